@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/admin"
+	"github.com/spotify-token-proxy/spotify-token-proxy/config"
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
+	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
+	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
+	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// usageError marks errors that come from bad configuration (exit status 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitCode prints err (one line) and maps it to the process exit status.
+func exitCode(err error, stderr io.Writer) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, config.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "spotify-token-proxy: configuration error:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "spotify-token-proxy:", err)
+		return 1
+	}
+}
+
+// run is the whole program: it returns when ctx ends (after a graceful shutdown) or
+// when start-up fails.
+func run(ctx context.Context, args []string, getenv func(string) string) error {
+	return runWith(ctx, args, getenv, os.Stderr)
+}
+
+// runWith is run with the log (and --help) output given, for tests.
+func runWith(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer) error {
+	cfg, err := config.Load(args, getenv, logOut)
+	if err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	log := newLogger(cfg, logOut)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
+
+	codec, err := tokenstore.NewCodec(cfg.EncryptionKeys...)
+	if err != nil {
+		return usageError{fmt.Errorf("TOKEN_ENCRYPTION_KEY: %w", err)}
+	}
+	st, err := openStore(ctx, cfg, codec, log)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+
+	auth := spotifyauth.New(spotifyauth.Config{
+		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, AccountsURL: cfg.AccountsURL.String(),
+		RedirectURL: cfg.AuthRedirectURL, Timeout: cfg.LockTTL * 2,
+	})
+	defer auth.CloseIdleConnections()
+
+	src := tokenstore.NewSource(tokenstore.Config{
+		Store: st.store, Locker: st.locker, Notifier: st.notifier, Refresher: auth, Metrics: m, Logger: log,
+		AppAccount: cfg.AppAccount, RefreshAhead: cfg.RefreshAhead, CacheSize: cfg.CacheSize,
+		RefreshTimeout: cfg.LockTTL*2 + 10*time.Second,
+	})
+	if cfg.RefreshToken != "" {
+		seeded, err := src.Seed(ctx, cfg.DefaultAccount, cfg.RefreshToken)
+		if err != nil {
+			return fmt.Errorf("seeding %s from SPOTIFY_REFRESH_TOKEN: %w", cfg.DefaultAccount, err)
+		}
+		if seeded {
+			log.Info("seeded account from SPOTIFY_REFRESH_TOKEN", "account", cfg.DefaultAccount)
+		} else {
+			log.Info("SPOTIFY_REFRESH_TOKEN ignored: the store already holds a token for the account", "account", cfg.DefaultAccount)
+		}
+	}
+	src.Run()
+	defer src.Close()
+
+	transport := proxy.NewTransport(cfg.UpstreamTimeout)
+	defer transport.CloseIdleConnections()
+	instrumented := promhttp.InstrumentRoundTripperInFlight(m.UpstreamInFlight,
+		promhttp.InstrumentRoundTripperCounter(m.UpstreamRequests,
+			promhttp.InstrumentRoundTripperDuration(m.UpstreamDuration, transport)))
+	px, err := proxy.New(proxy.Config{
+		Upstream: cfg.APIURL, Tokens: src, DefaultAccount: cfg.DefaultAccount, MaxReplayBody: cfg.MaxReplayBody,
+		ProxyAuthToken: cfg.ProxyAuthToken, Transport: instrumented, Metrics: m, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	adm := admin.New(admin.Config{
+		Tokens: src, Gatherer: reg, AdminToken: cfg.AdminToken, Login: auth, RedirectURL: cfg.AuthRedirectURL,
+		Scopes: cfg.AuthScopes, States: st.states, Metrics: m, Logger: log,
+	})
+
+	proxyLn, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return usageError{fmt.Errorf("LISTEN_ADDR: %w", err)}
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		proxyLn.Close()
+		return usageError{fmt.Errorf("ADMIN_ADDR: %w", err)}
+	}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	proxySrv := &http.Server{
+		Handler: px, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		MaxHeaderBytes: 64 << 10, ErrorLog: errLog,
+	}
+	adminSrv := &http.Server{
+		Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: errLog,
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- serve(proxySrv, proxyLn) }()
+	go func() { errc <- serve(adminSrv, adminLn) }()
+	log.Info("spotify-token-proxy started", "version", version, "listen", proxyLn.Addr().String(),
+		"admin", adminLn.Addr().String(), "upstream", cfg.APIURL.String(), "store", st.kind)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	// Shutdown order: readiness goes 503, stop accepting and drain in-flight
+	// requests within the deadline, then stop background refreshes (deferred) and
+	// close idle upstream connections (deferred).
+	log.Info("shutting down", "drain_timeout", cfg.ShutdownTimeout.String())
+	adm.SetDraining()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := proxySrv.Shutdown(sctx); err != nil {
+		log.Warn("drain deadline passed; closing remaining connections", "error", err)
+		proxySrv.Close()
+	}
+	_ = adminSrv.Shutdown(sctx)
+	log.Info("stopped")
+	return runErr
+}
+
+func serve(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newLogger(cfg *config.Config, out io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(out, opts))
+	}
+	return slog.New(slog.NewJSONHandler(out, opts))
+}

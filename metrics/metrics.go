@@ -1,0 +1,251 @@
+package metrics
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Label values of the contract. Every one is initialised to zero by New, so each
+// series exists from the first scrape.
+var (
+	RefreshTriggers = []string{TriggerAhead, TriggerExpired, TriggerUnauthorized, TriggerLogin, TriggerAdmin}
+	RefreshResults  = []string{ResultSuccess, ResultInvalidGrant, ResultError}
+	RaceOutcomes    = []string{RaceCoalesced, RacePeerRefreshed, RaceLockTimeout, RaceStaleWriteRejected, RaceInvalidGrantRecovered}
+	StoreOps        = []string{OpRead, OpWrite, OpDelete, OpList, OpLock}
+	AccountStatuses = []string{"ok", "reauth_required"}
+	RetryResults    = []string{ResultSuccess, "failure"}
+)
+
+// Label value constants.
+const (
+	TriggerAhead        = "ahead"
+	TriggerExpired      = "expired"
+	TriggerUnauthorized = "unauthorized"
+	TriggerLogin        = "login"
+	TriggerAdmin        = "admin"
+
+	ResultSuccess      = "success"
+	ResultInvalidGrant = "invalid_grant"
+	ResultError        = "error"
+
+	RaceCoalesced             = "coalesced"
+	RacePeerRefreshed         = "peer_refreshed"
+	RaceLockTimeout           = "lock_timeout"
+	RaceStaleWriteRejected    = "stale_write_rejected"
+	RaceInvalidGrantRecovered = "invalid_grant_recovered"
+
+	OpRead   = "read"
+	OpWrite  = "write"
+	OpDelete = "delete"
+	OpList   = "list"
+	OpLock   = "lock"
+)
+
+// Metrics is the set of collectors of the proxy. A nil *Metrics is valid and records
+// nothing, so packages can be used without metrics in tests.
+type Metrics struct {
+	Requests            *prometheus.CounterVec
+	RequestDuration     *prometheus.HistogramVec
+	UpstreamRetries     *prometheus.CounterVec
+	TokenRefreshes      *prometheus.CounterVec
+	TokenRefreshSeconds prometheus.Histogram
+	RefreshRaces        *prometheus.CounterVec
+	LockWait            prometheus.Histogram
+	StoreErrors         *prometheus.CounterVec
+	RateLimited         prometheus.Counter
+	Accounts            *prometheus.GaugeVec
+	RefreshTokenAge     prometheus.Gauge
+
+	// Upstream is the instrumentation of the proxy's transport (promhttp's
+	// InstrumentRoundTripper*), not part of the contract's fixed names.
+	UpstreamInFlight prometheus.Gauge
+	UpstreamRequests *prometheus.CounterVec
+	UpstreamDuration *prometheus.HistogramVec
+
+	// requestsByCode caches the per-(method, code) children so the request path does
+	// not hash label values on every request.
+	requestsByCode  [methodSlots][600]atomic.Pointer[counterBox]
+	durationByMeth  [methodSlots]prometheus.Observer
+	requestsFactory *prometheus.CounterVec
+}
+
+type counterBox struct{ prometheus.Counter }
+
+const methodSlots = 10
+
+var methodIndex = map[string]int{
+	"GET": 0, "POST": 1, "PUT": 2, "DELETE": 3, "PATCH": 4, "HEAD": 5, "OPTIONS": 6, "CONNECT": 7, "TRACE": 8,
+}
+
+// New creates the collectors and registers them on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotify_proxy_requests_total", Help: "Requests answered by the proxy, by method and status code.",
+		}, []string{"method", "code"}),
+		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "spotify_proxy_request_duration_seconds", Help: "Time to answer a proxied request, including token retrieval and any retry.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"method"}),
+		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotify_proxy_upstream_retries_total", Help: "Requests retried once after an upstream 401, by the retried request's result.",
+		}, []string{"result"}),
+		TokenRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotify_proxy_token_refreshes_total", Help: "Token endpoint calls, by what triggered them and their result.",
+		}, []string{"trigger", "result"}),
+		TokenRefreshSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "spotify_proxy_token_refresh_duration_seconds", Help: "Duration of token endpoint calls.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		RefreshRaces: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotify_proxy_token_refresh_races_total", Help: "Refresh races resolved, by outcome.",
+		}, []string{"outcome"}),
+		LockWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "spotify_proxy_lock_wait_seconds", Help: "Time spent waiting for the distributed refresh lock.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		StoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotify_proxy_store_errors_total", Help: "Token store operations that failed, by operation.",
+		}, []string{"op"}),
+		RateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spotify_proxy_upstream_rate_limited_total", Help: "Upstream answers with status 429.",
+		}),
+		Accounts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "spotify_proxy_accounts", Help: "Accounts known to this replica, by status.",
+		}, []string{"status"}),
+		RefreshTokenAge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spotify_proxy_refresh_token_age_seconds", Help: "Age of the oldest user authorisation; Spotify refresh tokens die 6 months (15552000 s) after it.",
+		}),
+		UpstreamInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spotify_proxy_upstream_in_flight_requests", Help: "Requests to Spotify in flight.",
+		}),
+		UpstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "spotify_proxy_upstream_requests_total", Help: "Requests sent to Spotify, by method and status code.",
+		}, []string{"method", "code"}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "spotify_proxy_upstream_request_duration_seconds", Help: "Duration of requests to Spotify until response headers.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"method"}),
+	}
+	reg.MustRegister(m.Requests, m.RequestDuration, m.UpstreamRetries, m.TokenRefreshes, m.TokenRefreshSeconds,
+		m.RefreshRaces, m.LockWait, m.StoreErrors, m.RateLimited, m.Accounts, m.RefreshTokenAge,
+		m.UpstreamInFlight, m.UpstreamRequests, m.UpstreamDuration)
+	for _, t := range RefreshTriggers {
+		for _, r := range RefreshResults {
+			m.TokenRefreshes.WithLabelValues(t, r)
+		}
+	}
+	for _, o := range RaceOutcomes {
+		m.RefreshRaces.WithLabelValues(o)
+	}
+	for _, o := range StoreOps {
+		m.StoreErrors.WithLabelValues(o)
+	}
+	for _, s := range AccountStatuses {
+		m.Accounts.WithLabelValues(s)
+	}
+	for _, r := range RetryResults {
+		m.UpstreamRetries.WithLabelValues(r)
+	}
+	m.requestsFactory = m.Requests
+	for meth, i := range methodIndex {
+		m.durationByMeth[i] = m.RequestDuration.WithLabelValues(meth)
+	}
+	m.durationByMeth[methodSlots-1] = m.RequestDuration.WithLabelValues("OTHER")
+	return m
+}
+
+func methodSlot(method string) (int, string) {
+	if i, ok := methodIndex[method]; ok {
+		return i, method
+	}
+	return methodSlots - 1, "OTHER"
+}
+
+// ObserveRequest records one answered request. Methods outside the standard set are
+// counted as OTHER so a caller cannot create series at will.
+func (m *Metrics) ObserveRequest(method string, code int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	i, meth := methodSlot(method)
+	if code < 100 || code > 599 {
+		code = 0
+	}
+	slot := &m.requestsByCode[i][code]
+	c := slot.Load()
+	if c == nil {
+		// Two goroutines may both resolve the child; WithLabelValues returns the
+		// same counter to both, so either store is correct.
+		c = &counterBox{m.requestsFactory.WithLabelValues(meth, strconv.Itoa(code))}
+		slot.Store(c)
+	}
+	c.Inc()
+	m.durationByMeth[i].Observe(d.Seconds())
+}
+
+// Refresh records a token endpoint call.
+func (m *Metrics) Refresh(trigger, result string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.TokenRefreshes.WithLabelValues(trigger, result).Inc()
+	m.TokenRefreshSeconds.Observe(d.Seconds())
+}
+
+// Race records a resolved refresh race.
+func (m *Metrics) Race(outcome string) {
+	if m == nil {
+		return
+	}
+	m.RefreshRaces.WithLabelValues(outcome).Inc()
+}
+
+// StoreError records a failed store operation.
+func (m *Metrics) StoreError(op string) {
+	if m == nil {
+		return
+	}
+	m.StoreErrors.WithLabelValues(op).Inc()
+}
+
+// LockWaited records time spent waiting for the refresh lock.
+func (m *Metrics) LockWaited(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.LockWait.Observe(d.Seconds())
+}
+
+// Retry records the result of a request retried after a 401.
+func (m *Metrics) Retry(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.UpstreamRetries.WithLabelValues(ResultSuccess).Inc()
+	} else {
+		m.UpstreamRetries.WithLabelValues("failure").Inc()
+	}
+}
+
+// RateLimitedInc counts an upstream 429.
+func (m *Metrics) RateLimitedInc() {
+	if m == nil {
+		return
+	}
+	m.RateLimited.Inc()
+}
+
+// SetAccounts sets the account gauges and the oldest authorisation age.
+func (m *Metrics) SetAccounts(ok, reauth int, oldestAuthAge time.Duration) {
+	if m == nil {
+		return
+	}
+	m.Accounts.WithLabelValues("ok").Set(float64(ok))
+	m.Accounts.WithLabelValues("reauth_required").Set(float64(reauth))
+	m.RefreshTokenAge.Set(oldestAuthAge.Seconds())
+}

@@ -1,0 +1,45 @@
+// Package tokenstore keeps Spotify tokens and hands out fresh access tokens.
+//
+// A Source sits in front of a Store (the embedded FileStore, or Redis for several
+// replicas) and a Refresher (the token endpoint). Its contract:
+//
+//   - Steady state: Token answers from an in-process cache — no store round trip, no
+//     lock, no allocation.
+//   - Refresh-ahead: a token with less than RefreshAhead left is refreshed in the
+//     background while callers keep getting the current one.
+//   - One token-endpoint call per account per refresh event: an in-process single
+//     flight, then the distributed Locker, then a re-read of the store (a peer may
+//     have refreshed meanwhile).
+//   - Writes are compare-and-set on the record's version. A writer whose lock expired
+//     is rejected and its result discarded — unless the stored record still holds the
+//     refresh token it used and it holds the rotated successor, which is then the only
+//     live token and is written over.
+//   - A rotated refresh token is stored before the new access token is used; when the
+//     store is down it is kept in memory and written as soon as the store answers.
+//   - An answer without refresh_token keeps the stored one.
+//   - invalid_grant: the store is re-read first (a peer may have rotated the token);
+//     only then is the account marked reauth_required, and it is tried again after
+//     ReauthBackoff. Refresh tokens are never deleted on errors.
+//   - Temporary failures (5xx, timeouts) back off exponentially with jitter while the
+//     current token is served as long as it is valid.
+//
+// The refresh of one account across replicas:
+//
+//	sequenceDiagram
+//	  participant A as replica A
+//	  participant B as replica B
+//	  participant R as Redis
+//	  participant S as Spotify accounts
+//	  A->>R: GET record (v7, expiring)
+//	  B->>R: GET record (v7, expiring)
+//	  A->>R: lock {acct} (obtained)
+//	  B->>R: lock {acct} (waits)
+//	  A->>R: re-read (still v7)
+//	  A->>S: refresh_token grant
+//	  S-->>A: new access (+ rotated refresh) token
+//	  A->>R: PUT if version == 7 → v8
+//	  A->>R: unlock
+//	  B->>R: lock obtained, re-read: v8 is fresh → use it (peer_refreshed)
+//
+// (The same diagram, rendered, is in the README.)
+package tokenstore

@@ -1,0 +1,217 @@
+package tokenstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+)
+
+// FileStore is the embedded store of a single instance: one JSON file, mode 0600,
+// replaced atomically (temp file, fsync, rename, directory fsync) on every write.
+// An exclusive lock on "<file>.lock" keeps a second process from using the same file.
+type FileStore struct {
+	path  string
+	codec *Codec
+	lock  *os.File
+
+	mu      sync.Mutex
+	records map[string]json.RawMessage
+}
+
+type fileLayout struct {
+	Format   int                        `json:"format"`
+	Accounts map[string]json.RawMessage `json:"accounts"`
+}
+
+// OpenFileStore opens (or creates) the store at path. A file that cannot be parsed,
+// or a record that cannot be decoded (wrong key, unknown format), is an error and
+// the file is left untouched.
+func OpenFileStore(path string, codec *Codec) (*FileStore, error) {
+	if codec == nil {
+		codec = &Codec{}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("tokenstore: creating the directory of %s: %w", path, err)
+	}
+	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("tokenstore: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("tokenstore: %s is in use by another process (the file store serves one instance; use Redis for several)", path)
+	}
+	s := &FileStore{path: path, codec: codec, lock: lock, records: map[string]json.RawMessage{}}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return s, nil
+	case err != nil:
+		s.Close()
+		return nil, fmt.Errorf("tokenstore: %w", err)
+	}
+	var fl fileLayout
+	if err := json.Unmarshal(data, &fl); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%w: token file %s: %s; the file was left as it is", ErrCorrupt, path, jsonErrText(err))
+	}
+	if fl.Format != FormatVersion {
+		s.Close()
+		return nil, fmt.Errorf("%w: token file %s has format %d, this build reads format %d; the file was left as it is", ErrCorrupt, path, fl.Format, FormatVersion)
+	}
+	for account, raw := range fl.Accounts {
+		if _, err := codec.Decode(account, raw); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("token file %s: %w; the file was left as it is", path, err)
+		}
+	}
+	if fl.Accounts != nil {
+		s.records = fl.Accounts
+	}
+	return s, nil
+}
+
+// Close releases the file lock.
+func (s *FileStore) Close() error { return s.lock.Close() }
+
+// Get implements Store.
+func (s *FileStore) Get(_ context.Context, account string) (Record, error) {
+	s.mu.Lock()
+	raw, ok := s.records[account]
+	s.mu.Unlock()
+	if !ok {
+		return Record{}, ErrNotFound
+	}
+	return s.codec.Decode(account, raw)
+}
+
+// Put implements Store.
+func (s *FileStore) Put(_ context.Context, rec Record, expect int64) (Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var version int64
+	if raw, ok := s.records[rec.Account]; ok {
+		cur, err := s.codec.Decode(rec.Account, raw)
+		if err != nil {
+			return Record{}, err
+		}
+		version = cur.Version
+	}
+	if version != expect {
+		return Record{}, fmt.Errorf("%w: account %q is at version %d, expected %d", ErrVersionConflict, rec.Account, version, expect)
+	}
+	rec.Version = version + 1
+	raw, err := s.codec.Encode(rec)
+	if err != nil {
+		return Record{}, err
+	}
+	old, had := s.records[rec.Account]
+	s.records[rec.Account] = raw
+	if err := s.save(); err != nil {
+		if had {
+			s.records[rec.Account] = old
+		} else {
+			delete(s.records, rec.Account)
+		}
+		return Record{}, err
+	}
+	return rec, nil
+}
+
+// Delete implements Store.
+func (s *FileStore) Delete(_ context.Context, account string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.records[account]
+	if !had {
+		return nil
+	}
+	delete(s.records, account)
+	if err := s.save(); err != nil {
+		s.records[account] = old
+		return err
+	}
+	return nil
+}
+
+// List implements Store.
+func (s *FileStore) List(_ context.Context, cursor string, limit int) ([]Record, string, error) {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.records))
+	for id := range s.records {
+		if id > cursor {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	next := ""
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
+		next = ids[limit-1]
+	}
+	raws := make([]json.RawMessage, len(ids))
+	for i, id := range ids {
+		raws[i] = s.records[id]
+	}
+	s.mu.Unlock()
+	out := make([]Record, len(ids))
+	for i, id := range ids {
+		rec, err := s.codec.Decode(id, raws[i])
+		if err != nil {
+			rec = Record{Account: id}
+		}
+		out[i] = rec
+	}
+	return out, next, nil
+}
+
+// Ping implements Store.
+func (s *FileStore) Ping(context.Context) error {
+	_, err := os.Stat(filepath.Dir(s.path))
+	return err
+}
+
+// save writes all records to a temp file, fsyncs it, renames it over the store file
+// and fsyncs the directory, so a crash leaves either the old or the new file.
+func (s *FileStore) save() error {
+	data, err := json.MarshalIndent(fileLayout{Format: FormatVersion, Accounts: s.records}, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(s.path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(s.path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("tokenstore: writing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
+)
+
+// Delivery is a token handed to the proxy by an app, the admin API or the login flow.
+type Delivery struct {
+	RefreshToken string
+	AccessToken  string    // optional
+	Expiry       time.Time // of AccessToken
+	Scope        string
+	ObtainedAt   time.Time // when RefreshToken was obtained; zero: now
+	AuthorizedAt time.Time // when the user authorised the app; zero: ObtainedAt
+}
+
+// Deliver stores a delivered token for account. It refuses (ErrStaleDelivery) a
+// delivery obtained before the stored refresh token, so a late or repeated delivery
+// never overwrites a newer token. Every replica's cache drops the account.
+func (s *Source) Deliver(ctx context.Context, account string, d Delivery) error {
+	if !ValidAccount(account) {
+		return ErrBadAccount
+	}
+	if d.RefreshToken == "" {
+		return errors.New("tokenstore: empty refresh token")
+	}
+	now := s.now()
+	if d.ObtainedAt.IsZero() {
+		d.ObtainedAt = now
+	}
+	if d.AuthorizedAt.IsZero() {
+		d.AuthorizedAt = d.ObtainedAt
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		cur, err := s.cfg.Store.Get(ctx, account)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			cur = Record{}
+		case err != nil:
+			s.m.StoreError(metrics.OpRead)
+			return err
+		}
+		if !cur.ObtainedAt.IsZero() && d.ObtainedAt.Before(cur.ObtainedAt) {
+			return ErrStaleDelivery
+		}
+		rec := Record{
+			Account: account, RefreshToken: d.RefreshToken, Scope: d.Scope, ObtainedAt: d.ObtainedAt,
+			AuthorizedAt: d.AuthorizedAt, Status: StatusOK,
+		}
+		if d.AccessToken != "" && d.Expiry.After(now) {
+			rec.AccessToken, rec.Expiry, rec.RefreshedAt = d.AccessToken, d.Expiry, now
+		}
+		_, err = s.cfg.Store.Put(ctx, rec, cur.Version)
+		if errors.Is(err, ErrVersionConflict) {
+			continue
+		}
+		if err != nil {
+			s.m.StoreError(metrics.OpWrite)
+			return err
+		}
+		s.changed(ctx, account)
+		return nil
+	}
+	return fmt.Errorf("tokenstore: account %q changed during the delivery 5 times: %w", account, ErrVersionConflict)
+}
+
+// Seed stores refreshToken for account only when the store has no record for it, so
+// a restart never replaces a rotated token with a stale seed. It reports whether it
+// stored the seed.
+func (s *Source) Seed(ctx context.Context, account, refreshToken string) (bool, error) {
+	if !ValidAccount(account) {
+		return false, ErrBadAccount
+	}
+	_, err := s.cfg.Store.Get(ctx, account)
+	switch {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, ErrNotFound):
+		return false, err
+	}
+	_, err = s.cfg.Store.Put(ctx, Record{Account: account, RefreshToken: refreshToken, Status: StatusOK}, 0)
+	if errors.Is(err, ErrVersionConflict) {
+		return false, nil // another replica seeded it first
+	}
+	if err != nil {
+		return false, err
+	}
+	s.changed(ctx, account)
+	return true, nil
+}
+
+// Delete removes an account everywhere.
+func (s *Source) Delete(ctx context.Context, account string) error {
+	if !ValidAccount(account) {
+		return ErrBadAccount
+	}
+	if err := s.cfg.Store.Delete(ctx, account); err != nil {
+		s.m.StoreError(metrics.OpDelete)
+		return err
+	}
+	s.changed(ctx, account)
+	return nil
+}
+
+func (s *Source) changed(ctx context.Context, account string) {
+	s.forget(account)
+	s.notify(ctx, account)
+}
+
+// List pages through the stored accounts (no secrets are used by callers).
+func (s *Source) List(ctx context.Context, cursor string, limit int) ([]Record, string, error) {
+	recs, next, err := s.cfg.Store.List(ctx, cursor, limit)
+	if err != nil {
+		s.m.StoreError(metrics.OpList)
+	}
+	return recs, next, err
+}
+
+// Ping tells whether the store answers.
+func (s *Source) Ping(ctx context.Context) error { return s.cfg.Store.Ping(ctx) }
+
+// ScanAccounts recomputes the account gauges (accounts by status, age of the oldest
+// authorisation) from the store. Run calls it every ScanInterval, so scrapes never
+// scan the store.
+func (s *Source) ScanAccounts(ctx context.Context) {
+	var ok, reauth int
+	var oldest time.Time
+	cursor := ""
+	for {
+		recs, next, err := s.cfg.Store.List(ctx, cursor, 500)
+		if err != nil {
+			s.m.StoreError(metrics.OpList)
+			if ctx.Err() == nil {
+				s.log.Warn("listing accounts for the gauges failed", "error", err)
+			}
+			return
+		}
+		for _, r := range recs {
+			switch r.Status {
+			case StatusOK:
+				ok++
+			case StatusReauthRequired:
+				reauth++
+			}
+			if !r.ClientCredentials && !r.AuthorizedAt.IsZero() && (oldest.IsZero() || r.AuthorizedAt.Before(oldest)) {
+				oldest = r.AuthorizedAt
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	var age time.Duration
+	if !oldest.IsZero() {
+		age = s.now().Sub(oldest)
+	}
+	s.m.SetAccounts(ok, reauth, age)
+}

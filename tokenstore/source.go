@@ -1,0 +1,667 @@
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
+)
+
+// Errors a Source returns to its callers (the proxy maps them to Spotify-shaped answers).
+var (
+	// ErrNoToken: the account has no record (and is not the client-credentials account).
+	ErrNoToken = errors.New("tokenstore: no token for account")
+	// ErrReauthRequired: the refresh token was rejected; a user must log in again.
+	ErrReauthRequired = errors.New("tokenstore: account needs re-authorisation")
+	// ErrStaleDelivery: a delivered token is older than the stored one.
+	ErrStaleDelivery = errors.New("tokenstore: delivered token is older than the stored one")
+)
+
+// UnavailableError: no valid token can be had now (token endpoint or store failing).
+type UnavailableError struct {
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("tokenstore: token unavailable (retry after %s): %v", e.RetryAfter, e.Err)
+}
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Credential is a usable access token. It is shared and must not be modified.
+type Credential struct {
+	// Authorization is the ready header value, "Bearer <access token>".
+	Authorization string
+	AccessToken   string
+	Expiry        time.Time
+	Scope         string
+}
+
+// Config configures a Source. Store and Refresher are required.
+type Config struct {
+	Store     Store
+	Refresher Refresher
+	Locker    Locker   // default NopLocker (single instance)
+	Notifier  Notifier // optional: cross-replica cache invalidation
+	Metrics   *metrics.Metrics
+	Logger    *slog.Logger
+	Now       func() time.Time
+
+	AppAccount     string        // the client-credentials account
+	RefreshAhead   time.Duration // refresh in the background when less than this is left (default 5m)
+	RefreshTimeout time.Duration // one token endpoint call, lock wait included (default 20s)
+	ReauthBackoff  time.Duration // after invalid_grant, wait this long before trying the token again (default 5m)
+	RetryBase      time.Duration // first backoff after a temporary failure (default 1s)
+	RetryMax       time.Duration // backoff cap (default 1m)
+	CacheSize      int           // accounts kept in process (default 10000); least recently used go first
+	// RecheckAfter: a cached token older than this is re-read from the store in the
+	// background (a fallback for missed invalidations; default 1m).
+	RecheckAfter time.Duration
+	// ScanInterval: how often the account gauges are recomputed from the store (default 1m; <0 disables).
+	ScanInterval time.Duration
+
+	// BeforeWrite, when set, is called after a refresh succeeded and before its
+	// conditional write. Tests use it to pause a lock holder.
+	BeforeWrite func(account string)
+}
+
+// expirySkew: a token this close to its expiry is no longer handed out.
+const expirySkew = time.Second
+
+// Source hands out access tokens for accounts. See the package documentation.
+type Source struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics.Metrics
+	now     func() time.Time
+	entries sync.Map // account -> *entry
+	size    atomic.Int64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type entry struct {
+	account  string
+	state    atomic.Pointer[cached]
+	lastUsed atomic.Int64 // unix seconds, for eviction
+
+	mu       sync.Mutex
+	flight   *flight
+	failures int // consecutive temporary failures, guarded by mu
+
+	pmu     sync.Mutex
+	pending *pendingWrite // a rotated refresh token the store has not taken yet
+}
+
+// cached is an immutable snapshot of what the Source knows about an account.
+type cached struct {
+	cred       *Credential
+	freshUntil time.Time // before: serve without refreshing
+	validUntil time.Time // before: serve, refreshing ahead in the background
+	err        error     // a remembered failure (reauth, no token)
+	errUntil   time.Time
+	retryAt    time.Time // no background refresh before this (backoff)
+	checkedAt  time.Time
+}
+
+type flight struct {
+	done chan struct{}
+	cred *Credential
+	err  error
+}
+
+// NewSource builds a Source. Call Run to start its background work and Close to stop it.
+func NewSource(cfg Config) *Source {
+	if cfg.Locker == nil {
+		cfg.Locker = NopLocker()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.RefreshAhead, 5*time.Minute)
+	def(&cfg.RefreshTimeout, 20*time.Second)
+	def(&cfg.ReauthBackoff, 5*time.Minute)
+	def(&cfg.RetryBase, time.Second)
+	def(&cfg.RetryMax, time.Minute)
+	def(&cfg.RecheckAfter, time.Minute)
+	def(&cfg.ScanInterval, time.Minute)
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 10000
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Source{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now, ctx: ctx, cancel: cancel}
+}
+
+// Run starts the background work (invalidation subscription, account gauges) and
+// returns at once.
+func (s *Source) Run() {
+	if s.cfg.Notifier != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for s.ctx.Err() == nil {
+				err := s.cfg.Notifier.Subscribe(s.ctx, s.forget)
+				if s.ctx.Err() != nil {
+					return
+				}
+				s.log.Warn("invalidation subscription ended; retrying", "error", err)
+				s.sleep(time.Second)
+			}
+		}()
+	}
+	if s.cfg.ScanInterval > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			t := time.NewTicker(s.cfg.ScanInterval)
+			defer t.Stop()
+			for {
+				s.ScanAccounts(s.ctx)
+				select {
+				case <-s.ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+}
+
+// Close stops background refreshes and waits for them.
+func (s *Source) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+func (s *Source) sleep(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (s *Source) entry(account string) *entry {
+	if v, ok := s.entries.Load(account); ok {
+		return v.(*entry)
+	}
+	e := &entry{account: account}
+	e.lastUsed.Store(s.now().Unix())
+	v, loaded := s.entries.LoadOrStore(account, e)
+	if !loaded && s.size.Add(1) > int64(s.cfg.CacheSize) {
+		s.evict(account)
+	}
+	return v.(*entry)
+}
+
+// evict drops the least recently used of a few sampled entries (an approximate LRU,
+// as Redis does it): O(1) per insertion, and the cache cannot grow without bound.
+func (s *Source) evict(keep string) {
+	var victim *entry
+	n := 0
+	s.entries.Range(func(_, v any) bool {
+		e := v.(*entry)
+		if e.account != keep && (victim == nil || e.lastUsed.Load() < victim.lastUsed.Load()) {
+			victim = e
+		}
+		n++
+		return n < 8
+	})
+	if victim != nil && s.entries.CompareAndDelete(victim.account, victim) {
+		s.size.Add(-1)
+	}
+}
+
+// forget drops the cached state of an account (its record changed elsewhere).
+func (s *Source) forget(account string) {
+	if v, ok := s.entries.Load(account); ok {
+		v.(*entry).state.Store(nil)
+	}
+}
+
+// Token returns a valid access token for account. In the steady state it answers
+// from memory: no store access, no lock, no allocation.
+func (s *Source) Token(ctx context.Context, account string) (*Credential, error) {
+	e := s.entry(account)
+	now := s.now()
+	if sec := now.Unix(); e.lastUsed.Load() != sec {
+		e.lastUsed.Store(sec)
+	}
+	if c := e.state.Load(); c != nil {
+		if c.err == nil {
+			if now.Before(c.freshUntil) {
+				if now.Sub(c.checkedAt) > s.cfg.RecheckAfter {
+					s.background(e, c, "")
+				}
+				return c.cred, nil
+			}
+			if now.Before(c.validUntil) {
+				if now.After(c.retryAt) {
+					s.background(e, c, metrics.TriggerAhead)
+				}
+				return c.cred, nil
+			}
+		} else if now.Before(c.errUntil) {
+			return nil, c.err
+		}
+	}
+	return s.join(ctx, e, metrics.TriggerExpired, "")
+}
+
+// Fresh returns a token with at least RefreshAhead left, refreshing now if needed
+// (counted with trigger "admin"). The admin API hands it to front ends.
+func (s *Source) Fresh(ctx context.Context, account string) (*Credential, error) {
+	e := s.entry(account)
+	if c := e.state.Load(); c != nil {
+		if c.err == nil && s.now().Before(c.freshUntil) {
+			return c.cred, nil
+		}
+		if c.err != nil && s.now().Before(c.errUntil) {
+			return nil, c.err
+		}
+	}
+	// When the token endpoint fails, the flight falls back to the current token while
+	// it is valid, so this may have less than RefreshAhead left.
+	return s.join(ctx, e, metrics.TriggerAdmin, "")
+}
+
+// Invalidate is called when Spotify answered 401 to usedToken. If usedToken is still
+// the current token, the account is re-read and, failing a newer stored token,
+// refreshed; otherwise the newer token is returned at once.
+func (s *Source) Invalidate(ctx context.Context, account, usedToken string) (*Credential, error) {
+	e := s.entry(account)
+	if c := e.state.Load(); c != nil && c.err == nil && c.cred.AccessToken != usedToken && s.now().Before(c.validUntil) {
+		return c.cred, nil
+	}
+	return s.join(ctx, e, metrics.TriggerUnauthorized, usedToken)
+}
+
+// background starts a refresh (trigger non-empty) or a store re-check without
+// making the caller wait.
+func (s *Source) background(e *entry, c *cached, trigger string) {
+	e.mu.Lock()
+	if e.flight != nil || e.state.Load() != c {
+		e.mu.Unlock()
+		return
+	}
+	f := &flight{done: make(chan struct{})}
+	e.flight = f
+	e.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.fly(e, f, trigger, "")
+	}()
+}
+
+// join makes the caller wait for the account's flight, starting one if none runs.
+func (s *Source) join(ctx context.Context, e *entry, trigger, bad string) (*Credential, error) {
+	for round := 0; ; round++ {
+		e.mu.Lock()
+		f := e.flight
+		if f == nil {
+			f = &flight{done: make(chan struct{})}
+			e.flight = f
+			e.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.fly(e, f, trigger, bad)
+			}()
+		} else {
+			e.mu.Unlock()
+			s.m.Race(metrics.RaceCoalesced)
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		// A flight started for another reason (a background re-check, a refresh-ahead
+		// that fell back to the old token) may hand back the token this caller must
+		// not use: wait for one flight of its own.
+		if round == 0 && f.err == nil && bad != "" && f.cred.AccessToken == bad {
+			continue
+		}
+		return f.cred, f.err
+	}
+}
+
+// fly runs one flight. It is detached from the callers' contexts: a caller that gives
+// up does not cancel a refresh others wait for.
+func (s *Source) fly(e *entry, f *flight, trigger, used string) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RefreshTimeout)
+	defer cancel()
+	cred, err := s.obtain(ctx, e, trigger, used)
+	f.cred, f.err = cred, err
+	e.mu.Lock()
+	e.flight = nil
+	e.mu.Unlock()
+	close(f.done)
+}
+
+// usable reports whether rec holds a token worth handing out instead of refreshing:
+// not the token Spotify rejected (bad), valid, and (when fresh is asked) outside the
+// ahead window.
+func (s *Source) usable(rec Record, bad string, fresh bool) bool {
+	if rec.Status != StatusOK || rec.AccessToken == "" || rec.AccessToken == bad {
+		return false
+	}
+	limit := expirySkew
+	if fresh {
+		limit = s.cfg.RefreshAhead
+	}
+	return s.now().Add(limit).Before(rec.Expiry)
+}
+
+func (s *Source) publish(e *entry, rec Record) *Credential {
+	now := s.now()
+	cred := &Credential{Authorization: "Bearer " + rec.AccessToken, AccessToken: rec.AccessToken, Expiry: rec.Expiry, Scope: rec.Scope}
+	e.state.Store(&cached{
+		cred: cred, freshUntil: rec.Expiry.Add(-s.cfg.RefreshAhead), validUntil: rec.Expiry.Add(-expirySkew),
+		checkedAt: now,
+	})
+	return cred
+}
+
+func (s *Source) remember(e *entry, err error, until time.Time) {
+	e.state.Store(&cached{err: err, errUntil: until})
+}
+
+// obtain is the body of a flight: store read, lock, re-read, refresh, conditional
+// write. bad is the token Spotify answered 401 to (empty for other triggers).
+func (s *Source) obtain(ctx context.Context, e *entry, trigger, bad string) (*Credential, error) {
+	prev := e.state.Load()
+	if err := s.flush(ctx, e); err != nil {
+		return s.degraded(e, prev, bad, fmt.Errorf("storing a rotated refresh token: %w", err))
+	}
+	rec, err := s.cfg.Store.Get(ctx, e.account)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if e.account != s.cfg.AppAccount {
+			s.remember(e, ErrNoToken, s.now().Add(time.Second))
+			return nil, ErrNoToken
+		}
+		rec = Record{Account: e.account, ClientCredentials: true, Status: StatusOK}
+	case err != nil:
+		s.m.StoreError(metrics.OpRead)
+		return s.degraded(e, prev, bad, fmt.Errorf("reading the store: %w", err))
+	}
+	if trigger == "" { // a background re-check: take what the store has
+		if s.usable(rec, "", false) {
+			return s.publish(e, rec), nil
+		}
+		trigger = metrics.TriggerExpired
+	}
+	// A 401 takes any other valid stored token (a peer refreshed); otherwise only a
+	// token outside the refresh-ahead window saves a refresh.
+	if s.usable(rec, bad, trigger != metrics.TriggerUnauthorized) {
+		return s.publish(e, rec), nil
+	}
+	if rec.Status == StatusReauthRequired && s.now().Before(rec.ReauthAt.Add(s.cfg.ReauthBackoff)) {
+		s.remember(e, ErrReauthRequired, rec.ReauthAt.Add(s.cfg.ReauthBackoff))
+		return nil, ErrReauthRequired
+	}
+	if !rec.ClientCredentials && rec.RefreshToken == "" {
+		s.remember(e, ErrNoToken, s.now().Add(time.Second))
+		return nil, ErrNoToken
+	}
+
+	start := s.now()
+	lease, err := s.cfg.Locker.Lock(ctx, e.account)
+	s.m.LockWaited(s.now().Sub(start))
+	if err != nil {
+		if !errors.Is(err, ErrLockTimeout) {
+			s.m.StoreError(metrics.OpLock)
+		}
+		// A peer holds the lock for long (or the store fails): use what is stored if
+		// it is still valid.
+		if r2, err2 := s.cfg.Store.Get(ctx, e.account); err2 == nil && s.usable(r2, bad, false) {
+			s.m.Race(metrics.RaceLockTimeout)
+			return s.publish(e, r2), nil
+		}
+		return s.degraded(e, prev, bad, fmt.Errorf("refresh lock: %w", err))
+	}
+	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+
+	// A peer may have refreshed while we waited for the lock.
+	r2, err := s.cfg.Store.Get(ctx, e.account)
+	switch {
+	case err == nil:
+		if r2.Version != rec.Version && s.usable(r2, bad, false) {
+			s.m.Race(metrics.RacePeerRefreshed)
+			return s.publish(e, r2), nil
+		}
+		rec = r2
+	case errors.Is(err, ErrNotFound):
+		if !rec.ClientCredentials {
+			s.remember(e, ErrNoToken, s.now().Add(time.Second))
+			return nil, ErrNoToken
+		}
+		rec.Version = 0
+	default:
+		s.m.StoreError(metrics.OpRead)
+		return s.degraded(e, prev, bad, fmt.Errorf("reading the store: %w", err))
+	}
+	return s.refresh(ctx, e, rec, lease, trigger, bad, prev)
+}
+
+func (s *Source) refresh(ctx context.Context, e *entry, rec Record, lease Lease, trigger, bad string, prev *cached) (*Credential, error) {
+	// A lease lost during the call does not cancel it: a rotated refresh token must
+	// not be thrown away, and the conditional write decides whether it may be stored.
+	start := s.now()
+	var tok Token
+	var err error
+	if rec.ClientCredentials {
+		tok, err = s.cfg.Refresher.ClientCredentials(ctx)
+	} else {
+		tok, err = s.cfg.Refresher.Refresh(ctx, rec.RefreshToken)
+	}
+	took := s.now().Sub(start)
+	switch {
+	case errors.Is(err, ErrInvalidGrant):
+		s.m.Refresh(trigger, metrics.ResultInvalidGrant, took)
+		return s.invalidGrant(ctx, e, rec, bad, err)
+	case err != nil:
+		s.m.Refresh(trigger, metrics.ResultError, took)
+		s.log.Warn("token refresh failed", "account", e.account, "trigger", trigger, "error", err)
+		return s.degraded(e, prev, bad, err)
+	}
+	s.m.Refresh(trigger, metrics.ResultSuccess, took)
+	e.mu.Lock()
+	e.failures = 0
+	e.mu.Unlock()
+
+	now := s.now()
+	next := rec
+	next.AccessToken, next.Expiry, next.RefreshedAt, next.Status, next.ReauthAt = tok.AccessToken, tok.Expiry, now, StatusOK, time.Time{}
+	if tok.Scope != "" {
+		next.Scope = tok.Scope
+	}
+	rotated := tok.RefreshToken != "" && tok.RefreshToken != rec.RefreshToken
+	if rotated {
+		next.RefreshToken, next.ObtainedAt = tok.RefreshToken, now
+	}
+	if s.cfg.BeforeWrite != nil {
+		s.cfg.BeforeWrite(e.account)
+	}
+	select {
+	case <-lease.Lost():
+		s.log.Warn("refresh lock lost during the token call; the write is conditional", "account", e.account)
+	default:
+	}
+	return s.write(ctx, e, rec, next, rotated)
+}
+
+// write stores next conditionally on the version of read. A rejected write is
+// discarded unless the stored record still holds the refresh token we used and we
+// hold its rotated successor: then the stored token is dead and ours is the only live
+// one, so it is written over the newer version (a peer that lost the race marked the
+// account reauth_required with the dead token).
+func (s *Source) write(ctx context.Context, e *entry, read, next Record, rotated bool) (*Credential, error) {
+	for attempt := 0; ; attempt++ {
+		stored, err := s.cfg.Store.Put(ctx, next, read.Version)
+		if err == nil {
+			if read.Status == StatusReauthRequired {
+				s.notify(ctx, e.account)
+			}
+			return s.publish(e, stored), nil
+		}
+		if !errors.Is(err, ErrVersionConflict) {
+			s.m.StoreError(metrics.OpWrite)
+			if rotated {
+				s.keepPending(e, read, next)
+			}
+			s.log.Error("storing the refreshed token failed; serving it from memory", "account", e.account, "error", err)
+			return s.publish(e, next), nil
+		}
+		cur, gerr := s.cfg.Store.Get(ctx, e.account)
+		if gerr == nil && rotated && attempt < 3 && cur.RefreshToken == read.RefreshToken {
+			read = cur
+			next.Version = cur.Version
+			next.AuthorizedAt = cur.AuthorizedAt
+			continue
+		}
+		s.m.Race(metrics.RaceStaleWriteRejected)
+		s.log.Warn("refresh result discarded: the record changed meanwhile", "account", e.account)
+		if gerr == nil && s.usable(cur, "", false) {
+			return s.publish(e, cur), nil
+		}
+		return s.publish(e, next), nil
+	}
+}
+
+// keepPending remembers a rotated refresh token the store did not take and retries
+// the write until it does: it is the only live copy and must never be dropped. Every
+// flight of the account flushes it first, so no refresh uses the dead stored token.
+func (s *Source) keepPending(e *entry, read, next Record) {
+	e.pmu.Lock()
+	e.pending = &pendingWrite{read: read, next: next}
+	e.pmu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		delay := s.cfg.RetryBase
+		for {
+			s.sleep(delay)
+			if s.ctx.Err() != nil {
+				s.log.Error("shutting down with a rotated refresh token not yet stored", "account", e.account)
+				return
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RefreshTimeout)
+			err := s.flush(ctx, e)
+			cancel()
+			if err == nil {
+				return
+			}
+			delay = min(delay*2, s.cfg.RetryMax)
+		}
+	}()
+}
+
+type pendingWrite struct{ read, next Record }
+
+// flush writes the account's pending record, if any. It returns nil when nothing is
+// pending any more (written, or superseded by a record with another refresh token).
+func (s *Source) flush(ctx context.Context, e *entry) error {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	p := e.pending
+	for p != nil {
+		_, err := s.cfg.Store.Put(ctx, p.next, p.read.Version)
+		if err == nil {
+			s.log.Info("pending rotated refresh token stored", "account", e.account)
+			e.pending = nil
+			return nil
+		}
+		if !errors.Is(err, ErrVersionConflict) {
+			s.m.StoreError(metrics.OpWrite)
+			return err
+		}
+		cur, gerr := s.cfg.Store.Get(ctx, e.account)
+		if gerr != nil {
+			s.m.StoreError(metrics.OpRead)
+			return gerr
+		}
+		if cur.RefreshToken != p.read.RefreshToken {
+			s.log.Warn("pending refresh token superseded by a newer record", "account", e.account)
+			e.pending = nil
+			return nil
+		}
+		p.read, p.next.Version = cur, cur.Version
+	}
+	return nil
+}
+
+func (s *Source) invalidGrant(ctx context.Context, e *entry, rec Record, bad string, cause error) (*Credential, error) {
+	cur, err := s.cfg.Store.Get(ctx, e.account)
+	if err == nil && cur.RefreshToken != rec.RefreshToken && cur.Status == StatusOK {
+		// A peer rotated the token while we used the old one.
+		s.m.Race(metrics.RaceInvalidGrantRecovered)
+		if s.usable(cur, bad, false) {
+			return s.publish(e, cur), nil
+		}
+		return s.refresh(ctx, e, cur, nopLease{}, metrics.TriggerExpired, bad, nil)
+	}
+	now := s.now()
+	s.log.Warn("refresh token rejected; account needs re-authorisation", "account", e.account, "error", cause)
+	if err == nil && cur.Version == rec.Version {
+		marked := cur
+		marked.Status, marked.ReauthAt = StatusReauthRequired, now
+		if _, err := s.cfg.Store.Put(ctx, marked, cur.Version); err != nil && !errors.Is(err, ErrVersionConflict) {
+			s.m.StoreError(metrics.OpWrite)
+		}
+	}
+	s.remember(e, ErrReauthRequired, now.Add(s.cfg.ReauthBackoff))
+	return nil, ErrReauthRequired
+}
+
+// degraded answers when no new token could be had: the previous token while it is
+// valid, else UnavailableError. It sets the backoff before the next attempt.
+func (s *Source) degraded(e *entry, prev *cached, bad string, cause error) (*Credential, error) {
+	e.mu.Lock()
+	e.failures++
+	n := e.failures
+	e.mu.Unlock()
+	backoff := s.cfg.RetryBase << min(n-1, 16)
+	backoff = min(backoff, s.cfg.RetryMax)
+	backoff = backoff/2 + rand.N(backoff/2+1) // jitter: [backoff/2, backoff]
+	now := s.now()
+	retryAt := now.Add(backoff)
+	if prev != nil && prev.err == nil && prev.cred.AccessToken != bad && now.Before(prev.validUntil) {
+		c := *prev
+		c.retryAt = retryAt
+		e.state.Store(&c)
+		return c.cred, nil
+	}
+	err := &UnavailableError{RetryAfter: backoff, Err: cause}
+	s.remember(e, err, retryAt)
+	return nil, err
+}
+
+func (s *Source) notify(ctx context.Context, account string) {
+	if s.cfg.Notifier == nil {
+		return
+	}
+	if err := s.cfg.Notifier.Publish(ctx, account); err != nil {
+		s.log.Warn("publishing an invalidation failed", "account", account, "error", err)
+	}
+}

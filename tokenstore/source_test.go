@@ -1,0 +1,472 @@
+package tokenstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
+	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
+)
+
+// clock is a manual clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeSpotify is a token endpoint that behaves like Spotify's: it rotates refresh
+// tokens (revoking the old one) unless told otherwise.
+type fakeSpotify struct {
+	clock    *clock
+	lifetime time.Duration
+
+	mu        sync.Mutex
+	live      map[string]bool // live refresh tokens
+	rotate    bool
+	omit      bool // answer without refresh_token
+	failNext  int  // temporary failures to inject
+	block     chan struct{}
+	calls     atomic.Int64
+	ccCalls   atomic.Int64
+	invalid   atomic.Int64
+	serial    int
+	lastToken string
+}
+
+func newFakeSpotify(c *clock) *fakeSpotify {
+	return &fakeSpotify{clock: c, lifetime: time.Hour, live: map[string]bool{}, rotate: true}
+}
+
+func (f *fakeSpotify) issue() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.serial++
+	rt := fmt.Sprintf("rt-%d", f.serial)
+	f.live[rt] = true
+	return rt
+}
+
+func (f *fakeSpotify) Refresh(ctx context.Context, rt string) (tokenstore.Token, error) {
+	f.calls.Add(1)
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return tokenstore.Token{}, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failNext > 0 {
+		f.failNext--
+		return tokenstore.Token{}, errors.New("status 503")
+	}
+	if !f.live[rt] {
+		f.invalid.Add(1)
+		return tokenstore.Token{}, fmt.Errorf("%w: Refresh token revoked", tokenstore.ErrInvalidGrant)
+	}
+	f.serial++
+	tok := tokenstore.Token{AccessToken: fmt.Sprintf("at-%d", f.serial), Expiry: f.clock.Now().Add(f.lifetime), Scope: "user-read-private"}
+	switch {
+	case f.omit:
+	case f.rotate:
+		delete(f.live, rt)
+		tok.RefreshToken = fmt.Sprintf("rt-%d", f.serial)
+		f.live[tok.RefreshToken] = true
+	default:
+		tok.RefreshToken = rt
+	}
+	f.lastToken = tok.AccessToken
+	return tok, nil
+}
+
+func (f *fakeSpotify) ClientCredentials(context.Context) (tokenstore.Token, error) {
+	f.ccCalls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.serial++
+	return tokenstore.Token{AccessToken: fmt.Sprintf("cc-%d", f.serial), Expiry: f.clock.Now().Add(f.lifetime)}, nil
+}
+
+type fixture struct {
+	clock *clock
+	sp    *fakeSpotify
+	store *tokenstore.FileStore
+	path  string
+	src   *tokenstore.Source
+	m     *metrics.Metrics
+}
+
+func newFixture(t *testing.T, mutate ...func(*tokenstore.Config)) *fixture {
+	t.Helper()
+	f := &fixture{clock: newClock()}
+	f.sp = newFakeSpotify(f.clock)
+	f.path = filepath.Join(t.TempDir(), "data", "tokens.json")
+	f.open(t, mutate...)
+	return f
+}
+
+func (f *fixture) open(t *testing.T, mutate ...func(*tokenstore.Config)) {
+	t.Helper()
+	st, err := tokenstore.OpenFileStore(f.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store = st
+	f.m = metrics.New(prometheus.NewRegistry())
+	cfg := tokenstore.Config{
+		Store: st, Refresher: f.sp, Metrics: f.m, Now: f.clock.Now, AppAccount: "app",
+		RefreshAhead: 5 * time.Minute, ScanInterval: -1,
+	}
+	for _, fn := range mutate {
+		fn(&cfg)
+	}
+	f.src = tokenstore.NewSource(cfg)
+	f.src.Run()
+	t.Cleanup(func() { f.close() })
+}
+
+func (f *fixture) close() {
+	if f.src != nil {
+		f.src.Close()
+		f.store.Close()
+		f.src = nil
+	}
+}
+
+func (f *fixture) seed(t *testing.T, account string) string {
+	t.Helper()
+	rt := f.sp.issue()
+	if ok, err := f.src.Seed(context.Background(), account, rt); err != nil || !ok {
+		t.Fatalf("seed: %v %v", ok, err)
+	}
+	return rt
+}
+
+func refreshes(m *metrics.Metrics, trigger, result string) float64 {
+	return testutil.ToFloat64(m.TokenRefreshes.WithLabelValues(trigger, result))
+}
+
+func TestTokenIsCachedAndRefreshedOnlyAtExpiry(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, "default")
+	ctx := context.Background()
+	c1, err := f.src.Token(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1.Authorization != "Bearer "+c1.AccessToken || c1.AccessToken == "" {
+		t.Fatalf("credential %+v", c1)
+	}
+	for range 100 {
+		c, err := f.src.Token(ctx, "default")
+		if err != nil || c != c1 {
+			t.Fatalf("cached token not reused: %v", err)
+		}
+	}
+	if n := f.sp.calls.Load(); n != 1 {
+		t.Fatalf("token calls = %d, want 1", n)
+	}
+	f.clock.Add(2 * time.Hour)
+	c2, err := f.src.Token(ctx, "default")
+	if err != nil || c2.AccessToken == c1.AccessToken {
+		t.Fatalf("expired token not refreshed: %v", err)
+	}
+	if got := refreshes(f.m, "expired", "success"); got != 2 {
+		t.Fatalf("expired/success refreshes = %v, want 2", got)
+	}
+}
+
+func TestSingleFlightAtExpiry(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, "default")
+	f.sp.block = make(chan struct{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.src.Token(ctx, "default"); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	// Let every caller pile up on the one flight, then answer it.
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(f.m.RefreshRaces.WithLabelValues("coalesced")) < 199 {
+		if time.Now().After(deadline) {
+			t.Fatal("callers did not coalesce")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(f.sp.block)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := f.sp.calls.Load(); n != 1 {
+		t.Fatalf("token calls = %d, want exactly 1", n)
+	}
+}
+
+func TestRefreshAheadServesCurrentTokenWhileRefreshing(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, "default")
+	ctx := context.Background()
+	c1, _ := f.src.Token(ctx, "default")
+	f.sp.block = make(chan struct{})
+	f.clock.Add(time.Hour - 4*time.Minute) // inside the 5m ahead window
+	c2, err := f.src.Token(ctx, "default")
+	if err != nil || c2 != c1 {
+		t.Fatalf("a request waited for or failed on the ahead refresh: %v", err)
+	}
+	close(f.sp.block)
+	waitFor(t, func() bool {
+		c, _ := f.src.Token(ctx, "default")
+		return c.AccessToken != c1.AccessToken
+	})
+	if got := refreshes(f.m, "ahead", "success"); got != 1 {
+		t.Fatalf("ahead refreshes = %v, want 1", got)
+	}
+}
+
+func TestRotationSurvivesRestartAndSeedIsNotReused(t *testing.T) {
+	f := newFixture(t)
+	seed := f.seed(t, "default")
+	ctx := context.Background()
+	for range 5 {
+		if _, err := f.src.Token(ctx, "default"); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Add(2 * time.Hour)
+	}
+	f.close()
+	f.open(t)
+	if ok, err := f.src.Seed(ctx, "default", seed); ok || err != nil {
+		t.Fatalf("stale seed replaced the stored token: %v %v", ok, err)
+	}
+	if _, err := f.src.Token(ctx, "default"); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if n := f.sp.invalid.Load(); n != 0 {
+		t.Fatalf("invalid_grant answers = %d, want 0", n)
+	}
+	rec, _ := f.store.Get(ctx, "default")
+	if !f.sp.live[rec.RefreshToken] || rec.RefreshToken == seed {
+		t.Fatalf("stored refresh token is not the live one")
+	}
+	fi, err := os.Stat(f.path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode: %v %v", fi.Mode(), err)
+	}
+}
+
+func TestAnswerWithoutRefreshTokenKeepsStoredOne(t *testing.T) {
+	f := newFixture(t)
+	rt := f.seed(t, "default")
+	f.sp.omit = true
+	if _, err := f.src.Token(context.Background(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := f.store.Get(context.Background(), "default")
+	if rec.RefreshToken != rt {
+		t.Fatalf("refresh token %q, want the stored %q", rec.RefreshToken, rt)
+	}
+	if !rec.ObtainedAt.IsZero() {
+		t.Fatalf("obtained_at changed without a new refresh token")
+	}
+}
+
+func TestInvalidGrantMarksReauthWithoutHammering(t *testing.T) {
+	f := newFixture(t, func(c *tokenstore.Config) { c.ReauthBackoff = 5 * time.Minute })
+	if _, err := f.src.Seed(context.Background(), "default", "dead-token"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 50 {
+		if _, err := f.src.Token(ctx, "default"); !errors.Is(err, tokenstore.ErrReauthRequired) {
+			t.Fatalf("err = %v, want ErrReauthRequired", err)
+		}
+	}
+	if n := f.sp.calls.Load(); n != 1 {
+		t.Fatalf("token calls = %d, want 1 (no hammering)", n)
+	}
+	rec, _ := f.store.Get(ctx, "default")
+	if rec.Status != tokenstore.StatusReauthRequired || rec.RefreshToken != "dead-token" {
+		t.Fatalf("record %v: want reauth_required keeping the refresh token", rec.Status)
+	}
+	f.clock.Add(6 * time.Minute) // the backoff passed: one more try
+	_, _ = f.src.Token(ctx, "default")
+	if n := f.sp.calls.Load(); n != 2 {
+		t.Fatalf("token calls after backoff = %d, want 2", n)
+	}
+	// A new token delivered clears the state at once.
+	if err := f.src.Deliver(ctx, "default", tokenstore.Delivery{RefreshToken: f.sp.issue()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.src.Token(ctx, "default"); err != nil {
+		t.Fatalf("after delivery: %v", err)
+	}
+}
+
+func TestTemporaryFailureBacksOffAndRecovers(t *testing.T) {
+	f := newFixture(t, func(c *tokenstore.Config) { c.RetryBase = 10 * time.Second; c.RetryMax = time.Minute })
+	f.seed(t, "default")
+	f.sp.failNext = 3
+	ctx := context.Background()
+	_, err := f.src.Token(ctx, "default")
+	var ue *tokenstore.UnavailableError
+	if !errors.As(err, &ue) || ue.RetryAfter < 5*time.Second || ue.RetryAfter > 10*time.Second {
+		t.Fatalf("err = %v, want UnavailableError with Retry-After in [5s,10s]", err)
+	}
+	// Within the backoff: no new token call.
+	for range 10 {
+		_, _ = f.src.Token(ctx, "default")
+	}
+	if n := f.sp.calls.Load(); n != 1 {
+		t.Fatalf("token calls during backoff = %d, want 1", n)
+	}
+	f.clock.Add(11 * time.Second)
+	_, err = f.src.Token(ctx, "default")
+	if !errors.As(err, &ue) || ue.RetryAfter < 10*time.Second {
+		t.Fatalf("second failure: %v, want a longer backoff", err)
+	}
+	f.clock.Add(time.Minute)
+	_, _ = f.src.Token(ctx, "default") // third failure
+	f.clock.Add(2 * time.Minute)
+	if _, err := f.src.Token(ctx, "default"); err != nil {
+		t.Fatalf("no recovery: %v", err)
+	}
+	if got := refreshes(f.m, "expired", "error"); got != 3 {
+		t.Fatalf("error refreshes = %v, want 3", got)
+	}
+}
+
+func TestFailureWhileTokenValidKeepsServingIt(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, "default")
+	ctx := context.Background()
+	c1, _ := f.src.Token(ctx, "default")
+	f.sp.failNext = 100
+	f.clock.Add(time.Hour - time.Minute)
+	for range 3 {
+		c, err := f.src.Token(ctx, "default")
+		if err != nil || c.AccessToken != c1.AccessToken {
+			t.Fatalf("valid token not served during failures: %v", err)
+		}
+	}
+	waitFor(t, func() bool { return refreshes(f.m, "ahead", "error") >= 1 })
+	rec, _ := f.store.Get(ctx, "default")
+	if rec.RefreshToken == "" || rec.Status != tokenstore.StatusOK {
+		t.Fatal("a temporary failure touched the stored refresh token")
+	}
+}
+
+func TestInvalidateRefreshesOnlyTheCurrentToken(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, "default")
+	ctx := context.Background()
+	c1, _ := f.src.Token(ctx, "default")
+	c2, err := f.src.Invalidate(ctx, "default", c1.AccessToken)
+	if err != nil || c2.AccessToken == c1.AccessToken {
+		t.Fatalf("invalidate did not refresh: %v", err)
+	}
+	// A late 401 for the old token takes the current one without a refresh.
+	c3, err := f.src.Invalidate(ctx, "default", c1.AccessToken)
+	if err != nil || c3.AccessToken != c2.AccessToken {
+		t.Fatalf("late 401 caused another refresh")
+	}
+	if n := f.sp.calls.Load(); n != 2 {
+		t.Fatalf("token calls = %d, want 2", n)
+	}
+	if got := refreshes(f.m, "unauthorized", "success"); got != 1 {
+		t.Fatalf("unauthorized refreshes = %v", got)
+	}
+}
+
+func TestUnknownAccountAndClientCredentials(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.src.Token(ctx, "nobody"); !errors.Is(err, tokenstore.ErrNoToken) {
+		t.Fatalf("err = %v, want ErrNoToken", err)
+	}
+	c, err := f.src.Token(ctx, "app")
+	if err != nil || !strings.HasPrefix(c.AccessToken, "cc-") {
+		t.Fatalf("app account: %v", err)
+	}
+	if f.sp.ccCalls.Load() != 1 || f.sp.calls.Load() != 0 {
+		t.Fatal("app account must use the client_credentials grant only")
+	}
+}
+
+func TestDeliverRefusesOlderToken(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	t0 := f.clock.Now()
+	if err := f.src.Deliver(ctx, "u1", tokenstore.Delivery{RefreshToken: "r-new", ObtainedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	err := f.src.Deliver(ctx, "u1", tokenstore.Delivery{RefreshToken: "r-old", ObtainedAt: t0.Add(-time.Minute)})
+	if !errors.Is(err, tokenstore.ErrStaleDelivery) {
+		t.Fatalf("err = %v, want ErrStaleDelivery", err)
+	}
+	rec, _ := f.store.Get(ctx, "u1")
+	if rec.RefreshToken != "r-new" {
+		t.Fatal("stale delivery overwrote the newer token")
+	}
+}
+
+func TestCorruptFileStopsStartAndIsLeftAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	bad := []byte(`{"format":1,"accounts":{"default":{`)
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tokenstore.OpenFileStore(path, nil)
+	if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("err = %v, want a corrupt-file error naming the file", err)
+	}
+	got, _ := os.ReadFile(path)
+	if string(got) != string(bad) {
+		t.Fatal("corrupt file was modified")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,151 @@
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Stores and the Source wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound: the store holds no record for the account.
+	ErrNotFound = errors.New("tokenstore: not found")
+	// ErrVersionConflict: a conditional write found a version other than the one expected.
+	ErrVersionConflict = errors.New("tokenstore: version conflict")
+	// ErrCorrupt: a stored record could not be decoded. It is reported, never replaced.
+	ErrCorrupt = errors.New("tokenstore: corrupt record")
+	// ErrLockTimeout: the distributed refresh lock was not obtained within the wait deadline.
+	ErrLockTimeout = errors.New("tokenstore: lock wait timed out")
+	// ErrLockLost: the lock expired or was taken by another holder while a refresh ran.
+	ErrLockLost = errors.New("tokenstore: lock lost")
+	// ErrBadAccount: the account id does not match ^[A-Za-z0-9._@-]{1,128}$.
+	ErrBadAccount = errors.New("tokenstore: invalid account id")
+)
+
+// Status of an account.
+type Status string
+
+// Account states.
+const (
+	StatusOK             Status = "ok"
+	StatusReauthRequired Status = "reauth_required"
+)
+
+// ValidAccount reports whether id is a valid account id: ^[A-Za-z0-9._@-]{1,128}$.
+// It is on the request path, so it is a loop rather than a regexp.
+func ValidAccount(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '@', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Record is everything stored for one account. Version is assigned by the store:
+// 0 means "not stored yet", and every successful Put increments it.
+type Record struct {
+	Account      string
+	Version      int64
+	AccessToken  string
+	RefreshToken string
+	Expiry       time.Time // access token expiry; zero when there is no access token
+	Scope        string
+	// ObtainedAt is when the stored refresh token was obtained (zero for seeded records).
+	ObtainedAt time.Time
+	// AuthorizedAt is when the user authorised the app; kept across refreshes.
+	AuthorizedAt time.Time
+	// RefreshedAt is when the access token was last obtained.
+	RefreshedAt time.Time
+	Status      Status
+	// ReauthAt is when the account was marked reauth_required.
+	ReauthAt time.Time
+	// ClientCredentials marks the app account, whose token comes from the
+	// client_credentials grant and has no refresh token.
+	ClientCredentials bool
+}
+
+// String keeps secrets out of logs and error messages.
+func (r Record) String() string {
+	return "Record{account=" + r.Account + " status=" + string(r.Status) + " secrets=REDACTED}"
+}
+
+// Store keeps records. Implementations are safe for concurrent use by many
+// goroutines and, for shared stores, by many processes.
+type Store interface {
+	// Get returns the account's record, ErrNotFound, or an error wrapping ErrCorrupt.
+	Get(ctx context.Context, account string) (Record, error)
+	// Put writes rec if the stored version equals expect (0: no record may exist) and
+	// returns the record as stored, with its new version. Otherwise it returns an
+	// error wrapping ErrVersionConflict and changes nothing.
+	Put(ctx context.Context, rec Record, expect int64) (Record, error)
+	// Delete removes the account's record; deleting a missing record is not an error.
+	Delete(ctx context.Context, account string) error
+	// List returns up to limit records after cursor ("" for the first page), ordered by
+	// account id, and the cursor of the next page ("" when done). Records that cannot be
+	// decoded are returned with Status "" and an error is not raised for them.
+	List(ctx context.Context, cursor string, limit int) ([]Record, string, error)
+	// Ping tells whether the store answers (readiness).
+	Ping(ctx context.Context) error
+}
+
+// Locker hands out the per-account refresh lock shared by all replicas.
+type Locker interface {
+	// Lock waits up to the locker's wait deadline (or ctx) for the account's lock.
+	// It returns an error wrapping ErrLockTimeout when the wait ends without the lock.
+	Lock(ctx context.Context, account string) (Lease, error)
+}
+
+// Lease is a held lock. It is kept alive by the Locker until Release.
+type Lease interface {
+	// Lost is closed when the lease could not be kept (it expired or was taken).
+	Lost() <-chan struct{}
+	// Release gives the lock back. Releasing a lost lease is not an error.
+	Release(ctx context.Context) error
+}
+
+// Notifier tells every replica that an account's record changed outside a refresh
+// (an admin write or delete), so caches drop it.
+type Notifier interface {
+	// Publish announces a change of account.
+	Publish(ctx context.Context, account string) error
+	// Subscribe calls fn for every announced change until ctx ends.
+	Subscribe(ctx context.Context, fn func(account string)) error
+}
+
+// Token is what a Refresher returns.
+type Token struct {
+	AccessToken  string
+	RefreshToken string // empty: the refresh token did not change
+	Expiry       time.Time
+	Scope        string
+}
+
+// Refresher talks to the token endpoint. Errors for a rejected refresh token wrap
+// ErrInvalidGrant; everything else (5xx, timeouts, network) is temporary.
+type Refresher interface {
+	Refresh(ctx context.Context, refreshToken string) (Token, error)
+	ClientCredentials(ctx context.Context) (Token, error)
+}
+
+// ErrInvalidGrant: the token endpoint rejected the refresh token.
+var ErrInvalidGrant = errors.New("tokenstore: invalid_grant")
+
+// nopLocker is the locker of a single-instance store: the in-process single flight
+// already serialises refreshes.
+type nopLocker struct{}
+
+type nopLease struct{}
+
+func (nopLocker) Lock(context.Context, string) (Lease, error) { return nopLease{}, nil }
+func (nopLease) Lost() <-chan struct{}                        { return nil }
+func (nopLease) Release(context.Context) error                { return nil }
+
+// NopLocker returns a Locker for a store used by one process only.
+func NopLocker() Locker { return nopLocker{} }
