@@ -1,0 +1,47 @@
+# spotify-token-proxy — the README's commands.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BIN      := bin
+
+.PHONY: build run demo test test-short lint bench chaos soak chart-lint docker clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/spotify-token-proxy ./cmd/spotify-token-proxy
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/spotify-emulator ./cmd/spotify-emulator
+
+## run: the proxy against the real Spotify (needs SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET)
+run: build
+	@if [ -z "$$SPOTIFY_CLIENT_ID" ] || [ -z "$$SPOTIFY_CLIENT_SECRET$$SPOTIFY_CLIENT_SECRET_FILE" ]; then \
+	  echo "make run talks to the real Spotify and needs SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET"; \
+	  echo "(from https://developer.spotify.com/dashboard). To try the proxy without an account: make demo"; \
+	  exit 2; fi
+	$(BIN)/spotify-token-proxy
+
+## demo: the proxy in front of the bundled Spotify emulator; no account, no Redis
+demo: build
+	./scripts/demo.sh
+
+## test: everything CI runs (unit, real redis-server standalone and cluster, end to end, chart, vet)
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	./charts/chartcheck/check.sh
+
+## test-short: unit tests only
+test-short:
+	$(GO) test -race -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+chart-lint:
+	./charts/chartcheck/check.sh
+
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t spotify-token-proxy:$(VERSION) .
+
+clean:
+	rm -rf $(BIN)

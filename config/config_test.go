@@ -1,0 +1,134 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func base() map[string]string {
+	return map[string]string{"SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET": "secret"}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(nil, env(base()), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIURL.String() != "https://api.spotify.com" || c.AccountsURL.String() != "https://accounts.spotify.com" ||
+		c.ListenAddr != "127.0.0.1:8080" || c.AdminAddr != "127.0.0.1:9090" || c.TokenFile != "./data/tokens.json" ||
+		c.KeyPrefix != "spotify-token-proxy:" || c.DefaultAccount != "default" || c.AppAccount != "app" ||
+		c.RefreshAhead != 5*time.Minute || c.LockTTL != 10*time.Second || c.UpstreamTimeout != 30*time.Second ||
+		c.MaxReplayBody != 1<<20 || c.LogLevel != "info" || c.LogFormat != "json" || c.UsesRedis() {
+		t.Fatalf("defaults differ from SPEC.md: %+v", c)
+	}
+}
+
+func TestFlagWinsOverEnv(t *testing.T) {
+	e := base()
+	e["REFRESH_AHEAD"] = "1m"
+	c, err := Load([]string{"--refresh-ahead", "2m", "--spotify-api-url=http://127.0.0.1:1/"}, env(e), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RefreshAhead != 2*time.Minute || c.APIURL.String() != "http://127.0.0.1:1" {
+		t.Fatalf("flag did not win: %v %v", c.RefreshAhead, c.APIURL)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	for _, tc := range []struct{ k, v string }{
+		{"SPOTIFY_CLIENT_ID", ""},
+		{"SPOTIFY_CLIENT_SECRET", ""},
+		{"SPOTIFY_API_URL", "api.spotify.com"},
+		{"SPOTIFY_ACCOUNTS_URL", "ftp://x"},
+		{"LISTEN_ADDR", "8080"},
+		{"ADMIN_ADDR", "localhost:99999"},
+		{"REDIS_URL", "http://redis:6379"},
+		{"REDIS_ADDRS", "redis-without-port"},
+		{"REDIS_MASTER_NAME", "mymaster"},
+		{"TOKEN_ENCRYPTION_KEY", "c2hvcnQ="},
+		{"DEFAULT_ACCOUNT", "bad account"},
+		{"APP_ACCOUNT", "default"},
+		{"REFRESH_AHEAD", "5 minutes"},
+		{"LOCK_TTL", "1ms"},
+		{"UPSTREAM_TIMEOUT", "-1s"},
+		{"MAX_REPLAY_BODY", "1 lot"},
+		{"AUTH_REDIRECT_URL", "/auth/callback"},
+		{"LOG_LEVEL", "loud"},
+		{"LOG_FORMAT", "xml"},
+		{"ADMIN_TOKEN", "short"},
+		{"CACHE_SIZE", "0"},
+	} {
+		t.Run(tc.k, func(t *testing.T) {
+			e := base()
+			e[tc.k] = tc.v
+			_, err := Load(nil, env(e), &bytes.Buffer{})
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Var != tc.k {
+				t.Fatalf("err = %v, want an error naming %s", err, tc.k)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatal("error is more than one line")
+			}
+		})
+	}
+}
+
+func TestSecretsFromFilesAndNeverInErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "secret")
+	os.WriteFile(p, []byte("file-secret-value\n"), 0o600)
+	e := map[string]string{"SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET_FILE": p}
+	c, err := Load(nil, env(e), &bytes.Buffer{})
+	if err != nil || c.ClientSecret != "file-secret-value" {
+		t.Fatalf("secret file: %v", err)
+	}
+	e["TOKEN_ENCRYPTION_KEY"] = "not-base64-but-secret!!"
+	_, err = Load(nil, env(e), &bytes.Buffer{})
+	if err == nil || strings.Contains(err.Error(), "not-base64-but-secret") {
+		t.Fatalf("key error leaks the value: %v", err)
+	}
+	e2 := base()
+	e2["SPOTIFY_CLIENT_SECRET_FILE"] = p
+	if _, err := Load(nil, env(e2), &bytes.Buffer{}); err == nil {
+		t.Fatal("both secret and secret file accepted")
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	_, err := Load([]string{"--help"}, env(nil), &out)
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, s := range settings {
+		if !strings.Contains(out.String(), "--"+FlagName(s.env)) || !strings.Contains(out.String(), s.env) {
+			t.Fatalf("--help lacks %s", s.env)
+		}
+	}
+	if !strings.Contains(out.String(), "https://api.spotify.com") {
+		t.Fatal("--help lacks defaults")
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"1MiB": 1 << 20, "512KiB": 512 << 10, "1MB": 1e6, "100": 100, "0": 0, "2 MiB": 2 << 20} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Fatalf("%s: %d %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "-1", "1TB", "x"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Fatalf("%q accepted", in)
+		}
+	}
+}
