@@ -32,6 +32,13 @@ test:
 test-short:
 	$(GO) test -race -short ./...
 
+## bench: load harness against baselines (wrk and nginx used when installed); see BENCHMARKS.md
+bench: build
+	$(GO) build -o $(BIN)/bench-upstream ./bench/upstream
+	$(GO) build -o $(BIN)/bench-bareproxy ./bench/bareproxy
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./proxy/
+	$(GO) run ./bench/loadbench -bin $(BIN) $(BENCH_FLAGS)
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
