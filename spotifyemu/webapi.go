@@ -1,0 +1,397 @@
+package spotifyemu
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits of the Web API calls that carry bodies.
+const (
+	MaxImageBytes   = 256 << 10 // PUT /v1/playlists/{id}/images (base64 JPEG text)
+	MaxItemsPerCall = 100       // POST /v1/playlists/{id}/items
+	maxItemsBody    = 1 << 20
+	streamChunk     = 16 << 10
+)
+
+// Echo header names set on every authenticated /v1/ answer (the body read
+// may be empty).
+const (
+	HeaderBodySHA256 = "X-Emulator-Body-Sha256"
+	HeaderBodyLength = "X-Emulator-Body-Length"
+)
+
+// Messages of 401 answers.
+const (
+	msg401          = "Missing/invalid/expired access token"
+	msgNoToken      = "No token provided"
+	msgInvalidToken = "Invalid access token"
+	msgExpiredToken = "The access token expired"
+)
+
+// Echo is the JSON answer of /v1/ paths that have no behaviour of their own.
+type Echo struct {
+	Method      string `json:"method"`
+	Path        string `json:"path"`
+	Query       string `json:"query"`
+	ContentType string `json:"content_type"`
+	BodyLength  int64  `json:"body_length"`
+	BodySHA256  string `json:"body_sha256"`
+	AccountUser string `json:"account_user"` // "user-N", or "app" for client credentials
+}
+
+type route int
+
+const (
+	routeEcho route = iota
+	routeMe
+	routePlayerIdle
+	routePlayerCommand
+	routePlaylistImage
+	routePlaylistItems
+	routeStream
+)
+
+func classify(method, path string) route {
+	switch {
+	case path == "/v1/_emulator/stream" && method == http.MethodGet:
+		return routeStream
+	case path == "/v1/me" && method == http.MethodGet:
+		return routeMe
+	case (path == "/v1/me/player" || path == "/v1/me/player/currently-playing") && method == http.MethodGet:
+		return routePlayerIdle
+	case (path == "/v1/me/player" || strings.HasPrefix(path, "/v1/me/player/")) && (method == http.MethodPut || method == http.MethodPost):
+		return routePlayerCommand
+	}
+	if rest, ok := strings.CutPrefix(path, "/v1/playlists/"); ok {
+		id, sub, _ := strings.Cut(rest, "/")
+		switch {
+		case id == "":
+		case sub == "images" && method == http.MethodPut:
+			return routePlaylistImage
+		case (sub == "items" || sub == "tracks") && method == http.MethodPost:
+			return routePlaylistItems
+		}
+	}
+	return routeEcho
+}
+
+func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
+	e.stats.apiCalls.Add(1)
+	if retryAfter, limited := e.takeRateLimit(); limited {
+		e.stats.rateLimited.Add(1)
+		if retryAfter != "" {
+			w.Header().Set("Retry-After", retryAfter)
+		}
+		writeAPIError(w, http.StatusTooManyRequests, "API rate limit exceeded")
+		return
+	}
+	at, ok := e.authenticate(w, r)
+	if !ok {
+		return
+	}
+	path := r.URL.Path
+	if at.user == "" && (path == "/v1/me" || strings.HasPrefix(path, "/v1/me/")) {
+		writeAPIError(w, http.StatusForbidden, "Insufficient client scope")
+		return
+	}
+	rt := classify(r.Method, path)
+	var keep int64
+	switch rt {
+	case routePlaylistImage:
+		keep = MaxImageBytes + 1
+	case routePlaylistItems:
+		keep = maxItemsBody + 1
+	}
+	body, err := e.readBody(r, keep)
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "Error reading request body")
+		return
+	}
+	w.Header().Set(HeaderBodySHA256, body.sha256)
+	w.Header().Set(HeaderBodyLength, strconv.FormatInt(body.length, 10))
+	account := at.user
+	if account == "" {
+		account = app
+	}
+
+	switch rt {
+	case routeStream:
+		e.serveStream(w, r)
+	case routeMe:
+		writeAPIJSON(w, http.StatusOK, newUser(at.user, r))
+	case routePlayerIdle, routePlayerCommand:
+		w.WriteHeader(http.StatusNoContent)
+	case routePlaylistImage:
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "image/jpeg" {
+			writeAPIError(w, http.StatusBadRequest, "Content-Type must be image/jpeg")
+			return
+		}
+		if body.length > MaxImageBytes {
+			writeAPIError(w, http.StatusRequestEntityTooLarge, "Request entity too large")
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	case routePlaylistItems:
+		e.servePlaylistItems(w, r, body)
+	default:
+		writeAPIJSON(w, http.StatusOK, Echo{
+			Method:      r.Method,
+			Path:        path,
+			Query:       r.URL.RawQuery,
+			ContentType: r.Header.Get("Content-Type"),
+			BodyLength:  body.length,
+			BodySHA256:  body.sha256,
+			AccountUser: account,
+		})
+	}
+}
+
+// authenticate checks the bearer token and writes the error answer when it
+// is missing, malformed, unknown, revoked or expired.
+func (e *Emulator) authenticate(w http.ResponseWriter, r *http.Request) (accessToken, bool) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		e.write401(w, msgNoToken)
+		return accessToken{}, false
+	}
+	scheme, tok, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		writeAPIError(w, http.StatusBadRequest, "Only valid bearer authentication supported")
+		return accessToken{}, false
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" {
+		e.write401(w, msgNoToken)
+		return accessToken{}, false
+	}
+	at, ok := e.lookupAccess(tok)
+	switch {
+	case !ok:
+		e.write401(w, msgInvalidToken)
+		return accessToken{}, false
+	case !e.now().Before(at.expiresAt):
+		e.write401(w, msgExpiredToken)
+		return accessToken{}, false
+	}
+	return at, true
+}
+
+func (e *Emulator) write401(w http.ResponseWriter, legacyMsg string) {
+	e.stats.unauthorized.Add(1)
+	msg := msg401
+	if e.legacy401.Load() {
+		msg = legacyMsg
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="spotify", error="invalid_token", error_description="`+msg+`"`)
+	writeAPIError(w, http.StatusUnauthorized, msg)
+}
+
+func (e *Emulator) servePlaylistItems(w http.ResponseWriter, r *http.Request, body bodyInfo) {
+	var uris []string
+	if body.length > maxItemsBody {
+		writeAPIError(w, http.StatusRequestEntityTooLarge, "Request entity too large")
+		return
+	}
+	if body.length > 0 {
+		var req struct {
+			URIs     []string `json:"uris"`
+			Position *int     `json:"position"`
+		}
+		if err := json.Unmarshal(body.data, &req); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "Error parsing JSON.")
+			return
+		}
+		uris = req.URIs
+	}
+	if uris == nil && r.URL.Query().Has("uris") { // Spotify also takes ?uris=a,b
+		uris = strings.Split(r.URL.Query().Get("uris"), ",")
+	}
+	switch {
+	case uris == nil:
+		writeAPIError(w, http.StatusBadRequest, "No uris provided")
+	case len(uris) > MaxItemsPerCall:
+		writeAPIError(w, http.StatusBadRequest, "You can add a maximum of 100 tracks per request.")
+	default:
+		writeAPIJSON(w, http.StatusCreated, struct {
+			SnapshotID string `json:"snapshot_id"`
+		}{randomToken("")[:32]})
+	}
+}
+
+// serveStream writes ?bytes=N bytes (byte i is byte(i%251)) in chunks of
+// ?chunk= bytes (default 16 KiB), flushing each, optionally pausing ?delay=
+// between chunks, without a Content-Length.
+func (e *Emulator) serveStream(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	n, err := strconv.ParseInt(q.Get("bytes"), 10, 64)
+	if err != nil || n < 0 {
+		writeAPIError(w, http.StatusBadRequest, "bytes must be a non-negative integer")
+		return
+	}
+	chunk := int64(streamChunk)
+	if s := q.Get("chunk"); s != "" {
+		if chunk, err = strconv.ParseInt(s, 10, 64); err != nil || chunk <= 0 || chunk > 1<<20 {
+			writeAPIError(w, http.StatusBadRequest, "chunk must be between 1 and 1048576")
+			return
+		}
+	}
+	var delay time.Duration
+	if s := q.Get("delay"); s != "" {
+		if delay, err = time.ParseDuration(s); err != nil || delay < 0 {
+			writeAPIError(w, http.StatusBadRequest, "delay must be a duration")
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Del("Content-Length")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	buf := make([]byte, chunk)
+	for off := int64(0); off < n; off += chunk {
+		if off > 0 && delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		b := buf[:min(chunk, n-off)]
+		for i := range b {
+			b[i] = StreamByte(off + int64(i))
+		}
+		if _, err := w.Write(b); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+	}
+}
+
+// StreamByte is byte i of the /v1/_emulator/stream answer.
+func StreamByte(i int64) byte { return byte(i % 251) }
+
+// User is the answer of GET /v1/me (Spotify's private user object).
+type User struct {
+	ID           string            `json:"id"`
+	DisplayName  string            `json:"display_name"`
+	Type         string            `json:"type"`
+	URI          string            `json:"uri"`
+	Country      string            `json:"country"`
+	Product      string            `json:"product"`
+	Email        string            `json:"email"`
+	Followers    Followers         `json:"followers"`
+	Images       []any             `json:"images"`
+	ExternalURLs map[string]string `json:"external_urls"`
+	Href         string            `json:"href"`
+}
+
+// Followers is the followers object of [User].
+type Followers struct {
+	Href  *string `json:"href"`
+	Total int     `json:"total"`
+}
+
+func newUser(id string, r *http.Request) User {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	n := strings.TrimPrefix(id, "user-")
+	return User{
+		ID:           id,
+		DisplayName:  "Emulated User " + n,
+		Type:         "user",
+		URI:          "spotify:user:" + id,
+		Country:      "SE",
+		Product:      "premium",
+		Email:        id + "@example.invalid",
+		Images:       []any{},
+		ExternalURLs: map[string]string{"spotify": "https://open.spotify.com/user/" + url.PathEscape(id)},
+		Href:         scheme + "://" + r.Host + "/v1/users/" + url.PathEscape(id),
+	}
+}
+
+// bodyInfo is what was read of a request body: all of it hashed and
+// counted, at most keep bytes of it kept.
+type bodyInfo struct {
+	data   []byte
+	length int64
+	sha256 string
+}
+
+// emptySHA256 is the SHA-256 of no bytes, the common case of GET requests.
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+// readBody hashes and counts the whole body, keeping at most keep bytes.
+// Bodyless requests (most Web API calls) cost nothing.
+func (e *Emulator) readBody(r *http.Request, keep int64) (bodyInfo, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return bodyInfo{sha256: emptySHA256}, nil
+	}
+	h := sha256.New()
+	kw := &keepWriter{h: h, keep: keep}
+	buf, _ := e.copyBufs.Get().(*[]byte)
+	if buf == nil {
+		b := make([]byte, 32<<10)
+		buf = &b
+	}
+	n, err := io.CopyBuffer(kw, r.Body, *buf)
+	e.copyBufs.Put(buf)
+	if err != nil {
+		return bodyInfo{}, fmt.Errorf("spotifyemu: reading request body: %w", err)
+	}
+	return bodyInfo{data: kw.buf, length: n, sha256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+type keepWriter struct {
+	h    hash.Hash
+	buf  []byte
+	keep int64
+}
+
+func (k *keepWriter) Write(p []byte) (int, error) {
+	k.h.Write(p)
+	if room := k.keep - int64(len(k.buf)); room > 0 {
+		k.buf = append(k.buf, p[:min(int64(len(p)), room)]...)
+	}
+	return len(p), nil
+}
+
+func writeAPIError(w http.ResponseWriter, status int, msg string) {
+	writeAPIJSON(w, status, apiError{Error: apiErrorBody{Status: status, Message: msg}})
+}
+
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Status  int    `json:"status"`
+	Message string `json:"message"`
+}
+
+func writeAPIJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only plain structs are marshalled here
+		http.Error(w, "spotifyemu: encoding answer: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
