@@ -66,7 +66,7 @@ done
 [ "$(token_calls)" -gt "$first" ] || { echo "demo: no refresh happened" >&2; exit 1; }
 
 say "What Prometheus sees on http://$ADMIN_ADDR/metrics"
-curl -fsS "http://$ADMIN_ADDR/metrics" | grep -E '^spotify_proxy_(token_refreshes_total\{trigger="(ahead|expired)",result="success"\}|requests_total)' || true
+curl -fsS "http://$ADMIN_ADDR/metrics" | grep -E '^spotify_proxy_(token_refreshes_total\{result="success",trigger="(ahead|expired)"\}|requests_total)' || true
 
 say "The stored record (mode 0600; the refresh token was rotated and persisted)"
 ls -l "$work/tokens.json" | awk '{print $1, $NF}'

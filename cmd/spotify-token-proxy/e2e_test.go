@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zmb3/spotify/v2"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyemu"
+)
+
+// buildBinary compiles the proxy once per test run.
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "stp-e2e-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "spotify-token-proxy")
+		out, err := exec.Command("go", "build", "-race", "-o", buildOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer collects a process's output safely.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	listen string
+	admin  string
+	done   chan error
+}
+
+func startProxy(t *testing.T, env map[string]string) *proc {
+	t.Helper()
+	p := &proc{logs: &syncBuffer{}, listen: freeAddr(t), admin: freeAddr(t), done: make(chan error, 1)}
+	p.cmd = exec.Command(binary(t))
+	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LISTEN_ADDR=" + p.listen, "ADMIN_ADDR=" + p.admin}
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("proxy logs:\n%s", p.logs.String())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("proxy exited during start-up: %v\n%s", err, p.logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy not ready:\n%s", p.logs.String())
+		}
+	}
+}
+
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+}
+
+func TestEndToEndWithSpotifyClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs the binary")
+	}
+	emu := spotifyemu.New(spotifyemu.Options{ClientID: "e2e-client", ClientSecret: "e2e-secret", TokenLifetime: time.Hour})
+	es := httptest.NewServer(emu)
+	defer es.Close()
+	seed := emu.IssueRefreshToken("user-read-private user-modify-playback-state")
+	tokenFile := filepath.Join(t.TempDir(), "data", "tokens.json")
+	env := map[string]string{
+		"SPOTIFY_CLIENT_ID": "e2e-client", "SPOTIFY_CLIENT_SECRET": "e2e-secret", "SPOTIFY_REFRESH_TOKEN": seed,
+		"SPOTIFY_API_URL": es.URL, "SPOTIFY_ACCOUNTS_URL": es.URL, "TOKEN_FILE": tokenFile,
+	}
+	p := startProxy(t, env)
+	ctx := context.Background()
+	client := spotify.New(http.DefaultClient, spotify.WithBaseURL("http://"+p.listen+"/v1/"))
+
+	user, err := client.CurrentUser(ctx)
+	if err != nil || !strings.HasPrefix(user.ID, "user-") {
+		t.Fatalf("CurrentUser: %v %+v", err, user)
+	}
+	if err := client.PlayOpt(ctx, &spotify.PlayOptions{URIs: []spotify.URI{"spotify:track:4iV5W9uYEdYUVa79Axb7Rh"}}); err != nil {
+		t.Fatalf("Play (PUT with a JSON body): %v", err)
+	}
+	// Spotify revokes every access token: the proxy refreshes once and retries.
+	before := emu.Stats().RefreshCalls
+	emu.RevokeAccessTokens()
+	if _, err := client.CurrentUser(ctx); err != nil {
+		t.Fatalf("after revocation: %v", err)
+	}
+	if got := emu.Stats().RefreshCalls - before; got != 1 {
+		t.Fatalf("refresh calls after revocation = %d, want 1", got)
+	}
+	if !strings.Contains(p.logs.String(), "spotify-token-proxy started") {
+		t.Fatal("no start-up log line")
+	}
+	for _, secret := range []string{seed, "e2e-secret"} {
+		if strings.Contains(p.logs.String(), secret) {
+			t.Fatal("a secret appeared in the logs")
+		}
+	}
+	p.stop(t)
+
+	// Restart on the same file with the stale seed: the rotated token is used, the
+	// seed is ignored (the emulator revoked it at the first rotation).
+	p2 := startProxy(t, env)
+	client2 := spotify.New(http.DefaultClient, spotify.WithBaseURL("http://"+p2.listen+"/v1/"))
+	emu.RevokeAccessTokens()
+	if _, err := client2.CurrentUser(ctx); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if emu.Stats().InvalidGrants != 0 {
+		t.Fatalf("invalid_grant answers = %d: the stale seed was used", emu.Stats().InvalidGrants)
+	}
+	p2.stop(t)
+}
+
+func TestGracefulShutdownDrainsInFlight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs the binary")
+	}
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	emu := spotifyemu.New(spotifyemu.Options{ClientID: "c", ClientSecret: "s"})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/slow" {
+			arrived <- struct{}{}
+			<-release
+			io.WriteString(w, "drained")
+			return
+		}
+		emu.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	p := startProxy(t, map[string]string{
+		"SPOTIFY_CLIENT_ID": "c", "SPOTIFY_CLIENT_SECRET": "s", "SPOTIFY_REFRESH_TOKEN": emu.IssueRefreshToken(""),
+		"SPOTIFY_API_URL": slow.URL, "SPOTIFY_ACCOUNTS_URL": slow.URL, "TOKEN_FILE": filepath.Join(t.TempDir(), "t.json"),
+	})
+	result := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + p.listen + "/v1/slow")
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		result <- string(b)
+	}()
+	<-arrived
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	// Readiness goes 503 while draining.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + p.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 503 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("readyz did not go 503 during the drain")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	if got := <-result; got != "drained" {
+		t.Fatalf("in-flight request: %q", got)
+	}
+	if err := <-p.done; err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	p.done <- nil
+}
+
+func TestStartupErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs the binary")
+	}
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "tokens.json")
+	os.WriteFile(corrupt, []byte("{not json"), 0o600)
+	for _, tc := range []struct {
+		name   string
+		env    []string
+		status int
+		want   string
+	}{
+		{"missing client id", nil, 2, "SPOTIFY_CLIENT_ID"},
+		{"bad duration", []string{"SPOTIFY_CLIENT_ID=a", "SPOTIFY_CLIENT_SECRET=b", "REFRESH_AHEAD=soon"}, 2, "REFRESH_AHEAD"},
+		{"bad url", []string{"SPOTIFY_CLIENT_ID=a", "SPOTIFY_CLIENT_SECRET=b", "SPOTIFY_API_URL=::"}, 2, "SPOTIFY_API_URL"},
+		{"corrupt token file", []string{"SPOTIFY_CLIENT_ID=a", "SPOTIFY_CLIENT_SECRET=b", "TOKEN_FILE=" + corrupt,
+			"LISTEN_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0"}, 1, "corrupt"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary(t))
+			cmd.Env = tc.env
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != tc.status {
+				t.Fatalf("exit: %v, want status %d\n%s", err, tc.status, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+				t.Fatalf("stderr %q: want one line naming %s", stderr.String(), tc.want)
+			}
+		})
+	}
+	if b, _ := os.ReadFile(corrupt); string(b) != "{not json" {
+		t.Fatal("corrupt token file was modified")
+	}
+}
+
+func TestHelpListsSettings(t *testing.T) {
+	var out bytes.Buffer
+	err := runWith(context.Background(), []string{"--help"}, func(string) string { return "" }, &out)
+	if code := exitCode(err, io.Discard); code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, s := range []string{"--spotify-client-id", "REFRESH_AHEAD", "default 5m", "--max-replay-body"} {
+		if !strings.Contains(out.String(), s) {
+			t.Fatalf("--help lacks %q", s)
+		}
+	}
+}
