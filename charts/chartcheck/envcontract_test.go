@@ -1,0 +1,54 @@
+package chartcheck
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+// TestEnvMatchesProxyConfig: every variable the chart sets (ConfigMap keys and
+// container env) is one that the proxy reads, as listed in config/config.go. It skips
+// when that file is not there (the chart checked outside the repository).
+func TestEnvMatchesProxyConfig(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot, "config", "config.go"))
+	if err != nil {
+		t.Skipf("proxy config not found: %v", err)
+	}
+	known := map[string]bool{"GOMEMLIMIT": true}
+	for _, m := range regexp.MustCompile(`env:\s*"([A-Z0-9_]+)"`).FindAllStringSubmatch(string(src), -1) {
+		known[m[1]] = true
+	}
+	if len(known) < 10 {
+		t.Skipf("config/config.go lists %d variables; the format changed", len(known))
+	}
+	for _, file := range ciValuesFiles(t) {
+		b := renderFile(t, file)
+		for k := range b.proxyConfigMap(t).Data {
+			if !known[k] {
+				t.Errorf("%s: ConfigMap sets %s, which the proxy does not read", filepath.Base(file), k)
+			}
+		}
+		var proxy []podTemplate
+		for _, d := range b.deployments {
+			proxy = append(proxy, podTemplate{"Deployment " + d.Name, d.Spec.Template.Spec, nil})
+		}
+		for _, p := range proxy {
+			for _, e := range p.spec.Containers[0].Env {
+				if !known[e.Name] && !isExtraEnv(b, e.Name) {
+					t.Errorf("%s: %s sets %s, which the proxy does not read", filepath.Base(file), p.source, e.Name)
+				}
+			}
+		}
+	}
+}
+
+func isExtraEnv(b *bundle, name string) bool {
+	extra, _ := b.value("extraEnv").([]any)
+	for _, e := range extra {
+		if m, ok := e.(map[string]any); ok && m["name"] == name {
+			return true
+		}
+	}
+	return false
+}
