@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin
 
-.PHONY: build run demo test test-short lint bench chaos soak chart-lint docker clean
+.PHONY: build run demo test test-short lint bench chaos soak chart-lint chart-docs docker clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/spotify-token-proxy ./cmd/spotify-token-proxy
@@ -44,8 +44,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+## chart-lint: helm lint --strict and helm template for every mode, chart README current
 chart-lint:
-	./charts/chartcheck/check.sh
+	./charts/chartcheck/check.sh lint docs-check
+
+## chart-docs: regenerate charts/spotify-token-proxy/README.md from the values comments
+chart-docs:
+	./charts/chartcheck/check.sh docs
 
 docker:
 	docker build --build-arg VERSION=$(VERSION) -t spotify-token-proxy:$(VERSION) .
