@@ -1,0 +1,222 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
+	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
+)
+
+// Paging of GET /admin/v1/accounts.
+const (
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+	maxCursor        = 1024
+)
+
+// Reasons of the admin API's errors (the proxy's PROXY_* reasons are reused where
+// the meaning is the same).
+const (
+	reasonBadRequest   = "ADMIN_BAD_REQUEST"
+	reasonTooLarge     = "ADMIN_BODY_TOO_LARGE"
+	reasonStale        = "ADMIN_STALE_DELIVERY"
+	reasonConflict     = "ADMIN_CONFLICT"
+	reasonStore        = "ADMIN_STORE_UNAVAILABLE"
+	reasonNoToken      = "PROXY_NO_TOKEN"
+	reasonReauth       = "PROXY_REAUTH_REQUIRED"
+	reasonUnavailable  = "PROXY_TOKEN_UNAVAILABLE"
+	storeRetryAfter    = 5 * time.Second
+	conflictRetryAfter = time.Second
+)
+
+// account returns the request's {id}, answering 400 when it is not a valid id.
+func account(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if !tokenstore.ValidAccount(id) {
+		proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "invalid account id: 1 to 128 characters of A-Z a-z 0-9 . _ @ -", 0)
+		return "", false
+	}
+	return id, true
+}
+
+// putToken: PUT /admin/v1/accounts/{id}/token stores a delivered token.
+func (s *Server) putToken(w http.ResponseWriter, r *http.Request) {
+	id, ok := account(w, r)
+	if !ok {
+		return
+	}
+	if r.ContentLength > MaxDeliveryBody {
+		proxy.WriteError(w, http.StatusRequestEntityTooLarge, reasonTooLarge, "the body is larger than "+strconv.Itoa(MaxDeliveryBody)+" bytes", 0)
+		return
+	}
+	d, err := decodeDelivery(http.MaxBytesReader(w, r.Body, MaxDeliveryBody), s.now())
+	if err != nil {
+		var br *badRequest
+		if errors.As(err, &br) && br.status == http.StatusRequestEntityTooLarge {
+			proxy.WriteError(w, br.status, reasonTooLarge, br.msg, 0)
+		} else {
+			proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, err.Error(), 0)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	defer cancel()
+	err = s.cfg.Tokens.Deliver(ctx, id, d)
+	switch {
+	case err == nil:
+		s.log.Info("token delivered", "account", id, "with_access_token", d.AccessToken != "", "remote", r.RemoteAddr)
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, tokenstore.ErrStaleDelivery):
+		s.log.Info("stale token delivery refused", "account", id, "remote", r.RemoteAddr)
+		proxy.WriteError(w, http.StatusConflict, reasonStale, "the stored refresh token was obtained after this one (obtained_at); nothing was changed", 0)
+	case errors.Is(err, tokenstore.ErrBadAccount):
+		proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "invalid account id", 0)
+	case errors.Is(err, tokenstore.ErrVersionConflict):
+		s.log.Warn("token delivery gave up: the account kept changing", "account", id)
+		proxy.WriteError(w, http.StatusServiceUnavailable, reasonConflict, "the account changed during the delivery; try again", conflictRetryAfter)
+	default:
+		s.log.Error("token delivery failed", "account", id, "error", err)
+		proxy.WriteError(w, http.StatusServiceUnavailable, reasonStore, "the token store failed; try again", storeRetryAfter)
+	}
+}
+
+// tokenResponse is the body of GET /admin/v1/accounts/{id}/token. It never holds
+// the refresh token.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresAt   string `json:"expires_at"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+}
+
+// getToken: GET /admin/v1/accounts/{id}/token hands a fresh access token to a
+// front end (e.g. the Web Playback SDK, which needs a token in the browser).
+func (s *Server) getToken(w http.ResponseWriter, r *http.Request) {
+	id, ok := account(w, r)
+	if !ok {
+		return
+	}
+	cred, err := s.cfg.Tokens.Fresh(r.Context(), id)
+	if err != nil {
+		var ue *tokenstore.UnavailableError
+		switch {
+		case errors.Is(err, tokenstore.ErrNoToken):
+			proxy.WriteError(w, http.StatusNotFound, reasonNoToken, "no token is stored for this account", 0)
+		case errors.Is(err, tokenstore.ErrReauthRequired):
+			proxy.WriteError(w, http.StatusUnauthorized, reasonReauth, "the account's refresh token was rejected; the user must authorise the app again", 0)
+		case errors.As(err, &ue):
+			proxy.WriteError(w, http.StatusServiceUnavailable, reasonUnavailable, "no valid access token can be obtained right now", ue.RetryAfter)
+		case r.Context().Err() != nil:
+			// The caller went away; nobody reads an answer.
+		default:
+			s.log.Error("token source failed", "account", id, "error", err)
+			proxy.WriteError(w, http.StatusServiceUnavailable, reasonUnavailable, "no valid access token can be obtained right now", storeRetryAfter)
+		}
+		return
+	}
+	left := cred.Expiry.Sub(s.now())
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: cred.AccessToken, TokenType: "Bearer", ExpiresAt: cred.Expiry.UTC().Format(time.RFC3339),
+		ExpiresIn: max(int64(left/time.Second), 0), Scope: cred.Scope,
+	})
+}
+
+// deleteAccount: DELETE /admin/v1/accounts/{id}; 204 also when there was nothing.
+func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) {
+	id, ok := account(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
+	defer cancel()
+	switch err := s.cfg.Tokens.Delete(ctx, id); {
+	case err == nil:
+		s.log.Info("account deleted", "account", id, "remote", r.RemoteAddr)
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, tokenstore.ErrBadAccount):
+		proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "invalid account id", 0)
+	default:
+		s.log.Error("account deletion failed", "account", id, "error", err)
+		proxy.WriteError(w, http.StatusServiceUnavailable, reasonStore, "the token store failed; try again", storeRetryAfter)
+	}
+}
+
+// accountInfo is one account of the list: no secrets. Times are RFC 3339, null
+// when unknown.
+type accountInfo struct {
+	ID           string  `json:"id"`
+	Status       string  `json:"status"`
+	ExpiresAt    *string `json:"expires_at"`
+	Scope        string  `json:"scope"`
+	RefreshedAt  *string `json:"refreshed_at"`
+	AuthorizedAt *string `json:"authorized_at"`
+}
+
+type accountList struct {
+	Accounts []accountInfo `json:"accounts"`
+	// NextCursor is the cursor of the next page, "" on the last page.
+	NextCursor string `json:"next_cursor"`
+}
+
+// statusCorrupt is listed for a record that cannot be decoded (wrong key, unknown format).
+const statusCorrupt = "corrupt"
+
+// listAccounts: GET /admin/v1/accounts?cursor=…&limit=… (limit 1 to 1000, default
+// 100; larger limits are lowered to 1000).
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := DefaultListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "limit must be a positive integer", 0)
+			return
+		}
+		limit = min(n, MaxListLimit)
+	}
+	cursor := q.Get("cursor")
+	if len(cursor) > maxCursor {
+		proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "cursor is too long", 0)
+		return
+	}
+	recs, next, err := s.cfg.Tokens.List(r.Context(), cursor, limit)
+	if err != nil {
+		if r.Context().Err() == nil {
+			s.log.Error("listing accounts failed", "error", err)
+			proxy.WriteError(w, http.StatusServiceUnavailable, reasonStore, "the token store failed; try again", storeRetryAfter)
+		}
+		return
+	}
+	out := accountList{Accounts: make([]accountInfo, 0, len(recs)), NextCursor: next}
+	for _, rec := range recs {
+		info := accountInfo{ID: rec.Account, Status: string(rec.Status), Scope: rec.Scope,
+			ExpiresAt: timeOrNil(rec.Expiry), RefreshedAt: timeOrNil(rec.RefreshedAt), AuthorizedAt: timeOrNil(rec.AuthorizedAt)}
+		if info.Status == "" {
+			info.Status = statusCorrupt
+		}
+		out.Accounts = append(out.Accounts, info)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func timeOrNil(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339)
+	return &s
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,228 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
+	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
+	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
+)
+
+// Tokens is what the admin API needs of the token source (*tokenstore.Source
+// implements it). Its methods are called concurrently from many requests.
+type Tokens interface {
+	// Fresh returns a token with some life left, refreshing it now if needed.
+	Fresh(ctx context.Context, account string) (*tokenstore.Credential, error)
+	// Deliver stores a token; tokenstore.ErrStaleDelivery when it is older than the stored one.
+	Deliver(ctx context.Context, account string, d tokenstore.Delivery) error
+	// Delete removes an account (deleting a missing one is not an error).
+	Delete(ctx context.Context, account string) error
+	// List pages through the accounts ordered by id; "" as next cursor when done.
+	List(ctx context.Context, cursor string, limit int) ([]tokenstore.Record, string, error)
+	// Ping tells whether the store answers.
+	Ping(ctx context.Context) error
+}
+
+// Login is the authorization-code flow with PKCE (*spotifyauth.Client implements it).
+type Login interface {
+	// AuthCodeURL is the authorize URL for state, the PKCE S256 challenge of
+	// verifier and scope (space separated; "" for none).
+	AuthCodeURL(state, verifier, scope string) string
+	// Exchange trades an authorization code and its verifier for tokens. A code
+	// rejected by the token endpoint wraps tokenstore.ErrInvalidGrant.
+	Exchange(ctx context.Context, code, verifier string) (tokenstore.Token, error)
+}
+
+// Config configures a Server. Only Tokens is required.
+type Config struct {
+	Tokens Tokens
+	// Gatherer is served on /metrics (nil: no /metrics).
+	Gatherer prometheus.Gatherer
+	// AdminToken guards /admin/v1 (Bearer) and /auth/login (Basic password). Empty:
+	// /admin/v1 and /auth/* answer 404.
+	AdminToken string
+	// Login, RedirectURL (AUTH_REDIRECT_URL) and AdminToken all set enable the login
+	// flow on /auth/login and /auth/callback; otherwise they answer 404.
+	Login       Login
+	RedirectURL string
+	// Scopes is the default scope of a login (AUTH_SCOPES).
+	Scopes string
+	// States keeps login states (default NewMemoryStateStore(Now)).
+	States  StateStore
+	Metrics *metrics.Metrics // nil: nothing recorded
+	Logger  *slog.Logger     // nil: discarded
+	Now     func() time.Time // nil: time.Now
+}
+
+// Timeouts of the admin listener's own calls.
+const (
+	// readyTimeout bounds the store ping of /readyz (probes have short deadlines).
+	readyTimeout = 2 * time.Second
+	// writeTimeout bounds a store write (delivery, deletion), which is detached from
+	// the request so that a client hanging up does not interrupt it halfway.
+	writeTimeout = 10 * time.Second
+	// exchangeTimeout bounds the code exchange and storing of a login.
+	exchangeTimeout = 30 * time.Second
+	// LoginStateTTL is how long a login may take from /auth/login to /auth/callback.
+	LoginStateTTL = 10 * time.Minute
+)
+
+// realm of the WWW-Authenticate challenges.
+const realm = `realm="spotify-token-proxy"`
+
+// Server is the admin listener's handler: health, readiness, metrics, the admin
+// API and the login flow. It is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	m        *metrics.Metrics
+	now      func() time.Time
+	hasAdmin bool
+	adminSum [sha256.Size]byte
+	login    bool
+
+	draining  atomic.Bool
+	unhealthy atomic.Bool // the last /readyz saw a failing store (logs transitions only)
+	handler   http.Handler
+}
+
+// New builds a Server from cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.States == nil {
+		cfg.States = NewMemoryStateStore(cfg.Now)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now}
+	if cfg.AdminToken != "" {
+		s.hasAdmin = true
+		s.adminSum = sha256.Sum256([]byte(cfg.AdminToken))
+		s.login = cfg.Login != nil && cfg.RedirectURL != ""
+	}
+	s.handler = s.routes()
+	return s
+}
+
+// Handler returns the admin listener's handler (its own ServeMux).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// SetDraining makes /readyz answer 503 from now on (the process is shutting down).
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.cfg.Gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			ErrorHandling: promhttp.ContinueOnError,
+		}))
+	}
+	if s.hasAdmin {
+		// Authentication comes before routing: without the token, every path under
+		// /admin/v1/ is 401, so the API's shape is not disclosed.
+		api := http.NewServeMux()
+		api.HandleFunc("PUT /admin/v1/accounts/{id}/token", s.putToken)
+		api.HandleFunc("GET /admin/v1/accounts/{id}/token", s.getToken)
+		api.HandleFunc("DELETE /admin/v1/accounts/{id}", s.deleteAccount)
+		api.HandleFunc("GET /admin/v1/accounts", s.listAccounts)
+		mux.Handle("/admin/v1/", s.requireBearer(api))
+	}
+	if s.login {
+		mux.HandleFunc("GET /auth/login", s.requireBasic(s.startLogin))
+		mux.HandleFunc("GET /auth/callback", s.callback)
+	}
+	return mux
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	plain(w, http.StatusOK, "ok")
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		plain(w, http.StatusServiceUnavailable, "draining: shutting down")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := s.cfg.Tokens.Ping(ctx); err != nil {
+		if !s.unhealthy.Swap(true) {
+			s.log.Warn("not ready: the token store does not answer", "error", err)
+		}
+		// The error may name hosts; the body stays generic.
+		plain(w, http.StatusServiceUnavailable, "not ready: the token store does not answer")
+		return
+	}
+	if s.unhealthy.Swap(false) {
+		s.log.Info("ready: the token store answers again")
+	}
+	plain(w, http.StatusOK, "ok")
+}
+
+func plain(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body + "\n"))
+}
+
+// secretOK compares a presented secret with the admin token in constant time. Both
+// are hashed first, so neither the length nor the content leaks through timing.
+func (s *Server) secretOK(presented string) bool {
+	sum := sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(sum[:], s.adminSum[:]) == 1
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func (s *Server) requireBearer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token, ok := bearer(r.Header.Get("Authorization")); !ok || !s.secretOK(token) {
+			s.log.Warn("admin API request refused: missing or wrong bearer token",
+				"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", "Bearer "+realm)
+			proxy.WriteError(w, http.StatusUnauthorized, "ADMIN_UNAUTHORIZED", "missing or wrong admin bearer token", 0)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireBasic guards the browser-facing login: any user name, the admin token as
+// password. The Basic challenge makes browsers prompt for it.
+func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, password, ok := r.BasicAuth(); !ok || !s.secretOK(password) {
+			s.log.Warn("login refused: missing or wrong admin password", "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", "Basic "+realm)
+			page(w, http.StatusUnauthorized, "Authentication required",
+				"Log in with any user name and the proxy's admin token as password.")
+			return
+		}
+		next(w, r)
+	}
+}
