@@ -1,0 +1,161 @@
+package metrics_test
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
+)
+
+// contract is SPEC.md's metric table: name → type and label names.
+var contract = map[string]struct {
+	typ    dto.MetricType
+	labels []string
+}{
+	"spotify_proxy_requests_total":                 {dto.MetricType_COUNTER, []string{"code", "method"}},
+	"spotify_proxy_request_duration_seconds":       {dto.MetricType_HISTOGRAM, []string{"method"}},
+	"spotify_proxy_upstream_retries_total":         {dto.MetricType_COUNTER, []string{"result"}},
+	"spotify_proxy_token_refreshes_total":          {dto.MetricType_COUNTER, []string{"result", "trigger"}},
+	"spotify_proxy_token_refresh_duration_seconds": {dto.MetricType_HISTOGRAM, nil},
+	"spotify_proxy_token_refresh_races_total":      {dto.MetricType_COUNTER, []string{"outcome"}},
+	"spotify_proxy_lock_wait_seconds":              {dto.MetricType_HISTOGRAM, nil},
+	"spotify_proxy_store_errors_total":             {dto.MetricType_COUNTER, []string{"op"}},
+	"spotify_proxy_upstream_rate_limited_total":    {dto.MetricType_COUNTER, nil},
+	"spotify_proxy_accounts":                       {dto.MetricType_GAUGE, []string{"status"}},
+	"spotify_proxy_refresh_token_age_seconds":      {dto.MetricType_GAUGE, nil},
+}
+
+func gather(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
+}
+
+func TestContractMetricsExistFromFirstScrape(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	m.ObserveRequest("GET", 200, time.Millisecond) // method/code series appear with the first request
+	got := gather(t, reg)
+	for name, want := range contract {
+		mf, ok := got[name]
+		if !ok {
+			t.Errorf("%s not registered", name)
+			continue
+		}
+		if mf.GetType() != want.typ {
+			t.Errorf("%s is %v, want %v", name, mf.GetType(), want.typ)
+		}
+		for _, metric := range mf.GetMetric() {
+			var labels []string
+			for _, l := range metric.GetLabel() {
+				labels = append(labels, l.GetName())
+			}
+			if !slices.Equal(labels, want.labels) {
+				t.Errorf("%s labels %v, want %v", name, labels, want.labels)
+			}
+		}
+	}
+	// Every contract label value is there before any event.
+	wantSeries := map[string]int{
+		"spotify_proxy_token_refreshes_total":     5 * 3,
+		"spotify_proxy_token_refresh_races_total": 5,
+		"spotify_proxy_store_errors_total":        5,
+		"spotify_proxy_accounts":                  2,
+		"spotify_proxy_upstream_retries_total":    2,
+	}
+	for name, n := range wantSeries {
+		if c := len(got[name].GetMetric()); c != n {
+			t.Errorf("%s has %d series at start, want %d", name, c, n)
+		}
+	}
+}
+
+func TestMetricsMoveOnEvents(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
+	m.ObserveRequest("GET", 200, time.Millisecond)
+	m.ObserveRequest("GET", 200, time.Millisecond)
+	m.ObserveRequest("BREW", 418, time.Millisecond)
+	m.Refresh("ahead", "success", time.Second)
+	m.Race("peer_refreshed")
+	m.StoreError("write")
+	m.LockWaited(time.Second)
+	m.Retry(true)
+	m.RateLimitedInc()
+	m.SetAccounts(3, 1, 48*time.Hour)
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"requests GET 200", testutil.ToFloat64(m.Requests.WithLabelValues("GET", "200")), 2},
+		{"requests OTHER 418", testutil.ToFloat64(m.Requests.WithLabelValues("OTHER", "418")), 1},
+		{"refreshes", testutil.ToFloat64(m.TokenRefreshes.WithLabelValues("ahead", "success")), 1},
+		{"races", testutil.ToFloat64(m.RefreshRaces.WithLabelValues("peer_refreshed")), 1},
+		{"store errors", testutil.ToFloat64(m.StoreErrors.WithLabelValues("write")), 1},
+		{"retries", testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("success")), 1},
+		{"rate limited", testutil.ToFloat64(m.RateLimited), 1},
+		{"accounts ok", testutil.ToFloat64(m.Accounts.WithLabelValues("ok")), 3},
+		{"accounts reauth", testutil.ToFloat64(m.Accounts.WithLabelValues("reauth_required")), 1},
+		{"token age", testutil.ToFloat64(m.RefreshTokenAge), 48 * 3600},
+		{"lock wait count", float64(testutil.CollectAndCount(m.LockWait)), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	var nilM *metrics.Metrics
+	nilM.ObserveRequest("GET", 200, 0) // a nil *Metrics records nothing and does not panic
+}
+
+// The names in SPEC.md (when the product contract is beside the repository) and in the
+// README's reference table are exactly the registered contract.
+func TestNamesMatchDocs(t *testing.T) {
+	re := regexp.MustCompile("`(spotify_proxy_[a-z_]+)`")
+	for _, path := range []string{"../README.md", "../../shared/SPEC.md"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			if path == "../README.md" {
+				t.Fatal(err)
+			}
+			continue // SPEC.md is not part of the repository
+		}
+		text := string(b)
+		if i := strings.Index(text, "## Metrics"); i >= 0 {
+			text = text[i:]
+		}
+		seen := map[string]bool{}
+		for _, m := range re.FindAllStringSubmatch(text, -1) {
+			seen[m[1]] = true
+		}
+		for name := range contract {
+			if !seen[name] {
+				t.Errorf("%s: %s not documented", path, name)
+			}
+		}
+		reg := prometheus.NewRegistry()
+		metrics.New(reg).ObserveRequest("GET", 200, 0)
+		got := gather(t, reg)
+		for name := range seen {
+			if _, ok := got[name]; !ok && !strings.HasPrefix(name, "spotify_proxy_upstream_request") {
+				if _, ok := contract[name]; ok || path == "../README.md" {
+					t.Errorf("%s documents %s, which is not registered", path, name)
+				}
+			}
+		}
+	}
+}
