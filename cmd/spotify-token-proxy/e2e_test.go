@@ -307,3 +307,101 @@ func TestHelpListsSettings(t *testing.T) {
 		}
 	}
 }
+
+// Every secret the process handles stays out of its logs, its metrics page, its error
+// answers and (encrypted) its token file.
+func TestSecretsNeverLeak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: builds and runs the binary")
+	}
+	emu := spotifyemu.New(spotifyemu.Options{ClientID: "leak-client", ClientSecret: "leak-client-secret-value", TokenLifetime: time.Hour})
+	es := httptest.NewServer(emu)
+	defer es.Close()
+	seed := emu.IssueRefreshToken("user-read-private")
+	delivered := emu.IssueRefreshToken("user-read-private")
+	const adminToken, proxyToken = "leak-admin-token-0123456789", "leak-proxy-token-0123456789"
+	const encKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // base64 of 32 bytes
+	tokenFile := filepath.Join(t.TempDir(), "tokens.json")
+	p := startProxy(t, map[string]string{
+		"SPOTIFY_CLIENT_ID": "leak-client", "SPOTIFY_CLIENT_SECRET": "leak-client-secret-value", "SPOTIFY_REFRESH_TOKEN": seed,
+		"SPOTIFY_API_URL": es.URL, "SPOTIFY_ACCOUNTS_URL": es.URL, "TOKEN_FILE": tokenFile, "LOG_LEVEL": "debug",
+		"ADMIN_TOKEN": adminToken, "PROXY_AUTH_TOKEN": proxyToken, "TOKEN_ENCRYPTION_KEY": encKey,
+	})
+	var bodies strings.Builder
+	call := func(method, url, auth, pauth, body string) int {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if pauth != "" {
+			req.Header.Set("Proxy-Authorization", pauth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		bodies.Write(b)
+		return resp.StatusCode
+	}
+	api := "http://" + p.listen + "/v1/me"
+	admin := "http://" + p.admin
+	if code := call("GET", api, "", "Bearer "+proxyToken, ""); code != 200 {
+		t.Fatalf("proxied call: %d", code)
+	}
+	call("GET", api, "", "Bearer wrong-"+proxyToken, "")
+	call("GET", api, "", "", "")
+	emu.RevokeAccessTokens()
+	call("GET", api, "", "Bearer "+proxyToken, "")
+	if code := call("PUT", admin+"/admin/v1/accounts/bob/token", "Bearer "+adminToken, "", `{"refresh_token":"`+delivered+`"}`); code != 204 {
+		t.Fatalf("delivery: %d", code)
+	}
+	call("PUT", admin+"/admin/v1/accounts/bob/token", "Bearer "+adminToken, "", `{"refresh_token":"`+delivered+`","bogus":1}`)
+	call("PUT", admin+"/admin/v1/accounts/bob/token", "Bearer not-"+adminToken, "", `{"refresh_token":"`+delivered+`"}`)
+	var access string
+	{
+		req, _ := http.NewRequest("GET", admin+"/admin/v1/accounts/bob/token", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if i := strings.Index(string(b), `"access_token":"`); i >= 0 {
+			access = strings.SplitN(string(b)[i+16:], `"`, 2)[0]
+		}
+		if access == "" || strings.Contains(string(b), delivered) {
+			t.Fatalf("GET token: %s", b)
+		}
+	}
+	emu.RevokeRefreshTokens()
+	emu.RevokeAccessTokens()
+	call("GET", api, "", "Bearer "+proxyToken, "") // invalid_grant path, logged
+	metricsResp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsPage, _ := io.ReadAll(metricsResp.Body)
+	metricsResp.Body.Close()
+	p.stop(t)
+	file, _ := os.ReadFile(tokenFile)
+
+	secrets := map[string]string{
+		"client secret": "leak-client-secret-value", "seed refresh token": seed, "delivered refresh token": delivered,
+		"access token": access, "admin token": adminToken, "proxy token": proxyToken, "encryption key": encKey,
+	}
+	for where, text := range map[string]string{
+		"logs": p.logs.String(), "metrics": string(metricsPage), "error bodies": bodies.String(), "token file": string(file),
+	} {
+		for name, secret := range secrets {
+			if secret != "" && strings.Contains(text, secret) {
+				t.Errorf("the %s appears in the %s", name, where)
+			}
+		}
+	}
+	if !strings.Contains(string(metricsPage), "spotify_proxy_token_refreshes_total") {
+		t.Fatal("metrics page incomplete")
+	}
+}
