@@ -77,7 +77,7 @@ func BenchmarkProxy(b *testing.B) {
 	u, _ := url.Parse("http://upstream")
 	p, _ := proxy.New(proxy.Config{
 		Upstream: u, Transport: staticRT{benchBody}, Metrics: metrics.New(prometheus.NewRegistry()),
-		Tokens: staticTokens{&tokenstore.Credential{Authorization: "Bearer static-token", AccessToken: "static-token", Expiry: time.Now().Add(time.Hour)}},
+		Tokens: staticTokens{tokenstore.NewCredential("static-token", time.Now().Add(time.Hour), "")},
 	})
 	benchHandler(b, p)
 }

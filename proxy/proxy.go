@@ -232,7 +232,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		delete(h, headerAuth)
 		return
 	}
-	h[headerAuth] = []string{st.cred.Authorization}
+	h[headerAuth] = st.cred.AuthorizationHeader()
 	if st.replay && st.body != nil {
 		setBody(pr.Out, st.body)
 	}
@@ -286,7 +286,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	st.cred = cred
 	retry := req.Clone(req.Context())
-	retry.Header[headerAuth] = []string{cred.Authorization}
+	retry.Header[headerAuth] = cred.AuthorizationHeader()
 	if st.body != nil {
 		setBody(retry, st.body)
 	}
@@ -350,12 +350,20 @@ func WriteError(w http.ResponseWriter, status int, reason, message string, retry
 	fmt.Fprintf(w, `{"error":{"status":%d,"message":%s,"reason":%s}}`+"\n", status, strconv.Quote(message), strconv.Quote(reason))
 }
 
-// bufferPool lends the 32 KiB copy buffers of the ReverseProxy.
+const copyBufferSize = 32 << 10
+
+// bufferPool lends the 32 KiB copy buffers of the ReverseProxy. It pools array
+// pointers, so neither Get nor Put allocates.
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
-func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
+
+func (b *bufferPool) Put(x []byte) {
+	if cap(x) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(x[:copyBufferSize]))
+	}
+}

@@ -42,7 +42,7 @@ func (f *fakeTokens) cred(account string) *tokenstore.Credential {
 		f.gen = map[string]int{}
 	}
 	tok := fmt.Sprintf("tok-%s-%d", account, f.gen[account])
-	return &tokenstore.Credential{Authorization: "Bearer " + tok, AccessToken: tok, Expiry: time.Now().Add(time.Hour)}
+	return tokenstore.NewCredential(tok, time.Now().Add(time.Hour), "")
 }
 
 func (f *fakeTokens) Token(_ context.Context, account string) (*tokenstore.Credential, error) {

@@ -42,6 +42,24 @@ type Credential struct {
 	AccessToken   string
 	Expiry        time.Time
 	Scope         string
+
+	header []string // {Authorization}, shared by every request using the credential
+}
+
+// NewCredential builds a Credential for an access token.
+func NewCredential(accessToken string, expiry time.Time, scope string) *Credential {
+	auth := "Bearer " + accessToken
+	return &Credential{Authorization: auth, AccessToken: accessToken, Expiry: expiry, Scope: scope, header: []string{auth}}
+}
+
+// AuthorizationHeader is the header value list {"Bearer <access token>"}, built once
+// per token so that requests set it without allocating. It is shared: callers must not
+// modify it.
+func (c *Credential) AuthorizationHeader() []string {
+	if c.header == nil {
+		return []string{c.Authorization}
+	}
+	return c.header
 }
 
 // Config configures a Source. Store and Refresher are required.
@@ -374,7 +392,7 @@ func (s *Source) usable(rec Record, bad string, fresh bool) bool {
 
 func (s *Source) publish(e *entry, rec Record) *Credential {
 	now := s.now()
-	cred := &Credential{Authorization: "Bearer " + rec.AccessToken, AccessToken: rec.AccessToken, Expiry: rec.Expiry, Scope: rec.Scope}
+	cred := NewCredential(rec.AccessToken, rec.Expiry, rec.Scope)
 	e.state.Store(&cached{
 		cred: cred, freshUntil: rec.Expiry.Add(-s.cfg.RefreshAhead), validUntil: rec.Expiry.Add(-expirySkew),
 		checkedAt: now,
