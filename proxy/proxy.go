@@ -112,6 +112,9 @@ func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
+		// Pass the caller's Accept-Encoding through and stream the answer as it comes;
+		// transparent decompression would spend the proxy's CPU on every response.
+		DisableCompression:    true,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   512,
 		IdleConnTimeout:       90 * time.Second,

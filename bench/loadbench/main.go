@@ -304,7 +304,10 @@ func wrk(url string, conns int, d time.Duration) (loadResult, error) {
 	if loadCPUs() != "" {
 		threads = 1
 	}
-	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency", url}
+	// Callers send a credential of their own: the proxies replace it, and the direct
+	// upstream (which refuses requests without one) accepts it.
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
+		"-H", "Authorization: Bearer caller-token", "--latency", url}
 	cmd := exec.Command("wrk", args...)
 	if cpus := loadCPUs(); cpus != "" {
 		cmd = exec.Command("taskset", append([]string{"-c", cpus, "wrk"}, args...)...)
@@ -364,7 +367,9 @@ func goLoad(url string, conns int, d time.Duration) (loadResult, error) {
 			c := &http.Client{Transport: tr}
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				resp, err := c.Get(url)
+				req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+				req.Header.Set("Authorization", "Bearer caller-token")
+				resp, err := c.Do(req)
 				if err != nil {
 					if ctx.Err() == nil {
 						errs[i]++
