@@ -109,9 +109,9 @@ func New(cfg Config) (*Proxy, error) {
 // requests under load. responseHeaderTimeout bounds the wait for Spotify's answer.
 func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
+		Proxy:             http.ProxyFromEnvironment,
+		DialContext:       (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2: true,
 		// Pass the caller's Accept-Encoding through and stream the answer as it comes;
 		// transparent decompression would spend the proxy's CPU on every response.
 		DisableCompression:    true,
