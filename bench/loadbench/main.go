@@ -123,7 +123,7 @@ func run(o options) error {
 		return err
 	}
 	_, accounts, err := start("emulator", []string{bin("spotify-emulator"), "-addr", "127.0.0.1:0", "-token-lifetime", "24h",
-		"-refresh-token", "bench-seed", "-client-id", "bench", "-client-secret", "bench-secret"}, nil)
+		"-refresh-token", "bench-seed", "-refresh-policy", "never", "-client-id", "bench", "-client-secret", "bench-secret"}, nil)
 	if err != nil {
 		return err
 	}
@@ -210,6 +210,9 @@ func run(o options) error {
 			}
 			fmt.Fprintf(os.Stderr, "round %d  %-36s %9.0f req/s  p50 %7.0fµs  p99 %7.0fµs  1-conn p50 %5.0fµs  cpu %5.1fµs/req  rss %5.1f/%5.1f MB  errors %d\n",
 				round, t.name, s.rps, s.p50, s.p99, s.lowP50, s.cpuPerReq, s.rssIdle, s.rssLoad, s.errors)
+			if s.errors > 0 {
+				return fmt.Errorf("%s answered %d errors; see the logs in %s", t.name, s.errors, work)
+			}
 			results[t.name] = append(results[t.name], s)
 		}
 	}

@@ -90,14 +90,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		RefreshTimeout: cfg.LockTTL*2 + 10*time.Second,
 	})
 	if cfg.RefreshToken != "" {
-		seeded, err := src.Seed(ctx, cfg.DefaultAccount, cfg.RefreshToken)
-		if err != nil {
-			return fmt.Errorf("seeding %s from SPOTIFY_REFRESH_TOKEN: %w", cfg.DefaultAccount, err)
-		}
-		if seeded {
-			log.Info("seeded account from SPOTIFY_REFRESH_TOKEN", "account", cfg.DefaultAccount)
-		} else {
-			log.Info("SPOTIFY_REFRESH_TOKEN ignored: the store already holds a token for the account", "account", cfg.DefaultAccount)
+		if err := seed(ctx, src, cfg.DefaultAccount, cfg.RefreshToken, log); err != nil {
+			return err
 		}
 	}
 	src.Run()
@@ -163,6 +157,44 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	_ = adminSrv.Shutdown(sctx)
 	log.Info("stopped")
 	return runErr
+}
+
+// seed stores SPOTIFY_REFRESH_TOKEN for the default account when the store has no
+// token for it. A corrupt record stops start-up; a store that does not answer yet is
+// retried in the background (readiness reports it meanwhile).
+func seed(ctx context.Context, src *tokenstore.Source, account, refreshToken string, log *slog.Logger) error {
+	try := func() error {
+		seeded, err := src.Seed(ctx, account, refreshToken)
+		if err == nil {
+			if seeded {
+				log.Info("seeded account from SPOTIFY_REFRESH_TOKEN", "account", account)
+			} else {
+				log.Info("SPOTIFY_REFRESH_TOKEN ignored: the store already holds a token for the account", "account", account)
+			}
+		}
+		return err
+	}
+	err := try()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, tokenstore.ErrCorrupt):
+		return fmt.Errorf("seeding %s from SPOTIFY_REFRESH_TOKEN: %w", account, err)
+	}
+	log.Warn("seeding from SPOTIFY_REFRESH_TOKEN failed; retrying in the background", "account", account, "error", err)
+	go func() {
+		for delay := time.Second; ; delay = min(delay*2, 30*time.Second) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			if try() == nil {
+				return
+			}
+		}
+	}()
+	return nil
 }
 
 func serve(srv *http.Server, ln net.Listener) error {

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/admin"
 	"github.com/spotify-token-proxy/spotify-token-proxy/config"
@@ -34,6 +34,34 @@ func openStore(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec,
 	}, nil
 }
 
-func openRedis(context.Context, *config.Config, *tokenstore.Codec, *slog.Logger) (*stores, error) {
-	return nil, errors.New("redis store: not wired yet")
+func openRedis(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec, log *slog.Logger) (*stores, error) {
+	client, err := tokenstore.NewRedisClient(tokenstore.RedisOptions{
+		URL: cfg.RedisURL, Addrs: cfg.RedisAddrs, MasterName: cfg.RedisMasterName,
+		Username: cfg.RedisUsername, Password: cfg.RedisPassword,
+	})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	kind := "redis"
+	switch {
+	case cfg.RedisMasterName != "":
+		kind = "redis-sentinel"
+	case len(cfg.RedisAddrs) > 1:
+		kind = "redis-cluster"
+	}
+	// Start-up does not wait for Redis: a proxy that starts while Redis is down
+	// reports not ready and serves as soon as Redis answers.
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		log.Warn("redis does not answer yet; readiness stays 503 until it does", "store", kind, "error", err)
+	}
+	return &stores{
+		kind:     kind,
+		store:    tokenstore.NewRedisStore(client, cfg.KeyPrefix, codec),
+		locker:   tokenstore.NewRedisLocker(client, cfg.KeyPrefix, tokenstore.RedisLockerOptions{TTL: cfg.LockTTL}),
+		notifier: tokenstore.NewRedisNotifier(client, cfg.KeyPrefix),
+		states:   admin.NewRedisStateStore(client, cfg.KeyPrefix),
+		close:    func() { client.Close() },
+	}, nil
 }
