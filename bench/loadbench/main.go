@@ -70,12 +70,16 @@ type sample struct {
 	errors        int64
 }
 
-func run(o options) error {
+func run(o options) (err error) {
 	work, err := os.MkdirTemp("", "loadbench")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() {
+		if err == nil {
+			os.RemoveAll(work) // kept on failure: it holds the logs
+		}
+	}()
 	var procs []*exec.Cmd
 	defer func() {
 		for _, p := range procs {
