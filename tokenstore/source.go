@@ -608,6 +608,8 @@ func (s *Source) flush(ctx context.Context, e *entry) error {
 		if err == nil {
 			s.log.Info("pending rotated refresh token stored", "account", e.account)
 			e.pending = nil
+			// Peers may have cached a reauth_required state for the dead token.
+			s.notify(ctx, e.account)
 			return nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
