@@ -73,7 +73,10 @@ type Config struct {
 	Now       func() time.Time
 
 	AppAccount     string        // the client-credentials account
-	RefreshAhead   time.Duration // refresh in the background when less than this is left (default 5m)
+	// RefreshAhead: refresh in the background when less than this is left (default 5m;
+	// negative: never ahead, only at expiry). It is capped at half a token's lifetime, so
+	// a token shorter-lived than the window is refreshed once, not on every request.
+	RefreshAhead time.Duration
 	RefreshTimeout time.Duration // one token endpoint call, lock wait included (default 20s)
 	ReauthBackoff  time.Duration // after invalid_grant, wait this long before trying the token again (default 5m)
 	RetryBase      time.Duration // first backoff after a temporary failure (default 1s)
@@ -154,6 +157,7 @@ func NewSource(cfg Config) *Source {
 		}
 	}
 	def(&cfg.RefreshAhead, 5*time.Minute)
+	cfg.RefreshAhead = max(cfg.RefreshAhead, 0)
 	def(&cfg.RefreshTimeout, 20*time.Second)
 	def(&cfg.ReauthBackoff, 5*time.Minute)
 	def(&cfg.RetryBase, time.Second)
@@ -385,16 +389,28 @@ func (s *Source) usable(rec Record, bad string, fresh bool) bool {
 	}
 	limit := expirySkew
 	if fresh {
-		limit = s.cfg.RefreshAhead
+		limit = max(s.ahead(rec), expirySkew)
 	}
 	return s.now().Add(limit).Before(rec.Expiry)
+}
+
+// ahead is the refresh-ahead window for rec's token: RefreshAhead, at most half the
+// token's lifetime when that is known.
+func (s *Source) ahead(rec Record) time.Duration {
+	a := s.cfg.RefreshAhead
+	if !rec.RefreshedAt.IsZero() {
+		if half := rec.Expiry.Sub(rec.RefreshedAt) / 2; half > 0 && a > half {
+			a = half
+		}
+	}
+	return a
 }
 
 func (s *Source) publish(e *entry, rec Record) *Credential {
 	now := s.now()
 	cred := NewCredential(rec.AccessToken, rec.Expiry, rec.Scope)
 	e.state.Store(&cached{
-		cred: cred, freshUntil: rec.Expiry.Add(-s.cfg.RefreshAhead), validUntil: rec.Expiry.Add(-expirySkew),
+		cred: cred, freshUntil: rec.Expiry.Add(-max(s.ahead(rec), expirySkew)), validUntil: rec.Expiry.Add(-expirySkew),
 		checkedAt: now,
 	})
 	return cred

@@ -86,7 +86,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 
 	src := tokenstore.NewSource(tokenstore.Config{
 		Store: st.store, Locker: st.locker, Notifier: st.notifier, Refresher: auth, Metrics: m, Logger: log,
-		AppAccount: cfg.AppAccount, RefreshAhead: cfg.RefreshAhead, CacheSize: cfg.CacheSize,
+		AppAccount: cfg.AppAccount, RefreshAhead: refreshAhead(cfg.RefreshAhead), CacheSize: cfg.CacheSize,
 		RefreshTimeout: cfg.LockTTL*2 + 10*time.Second,
 	})
 	if cfg.RefreshToken != "" {
@@ -195,6 +195,15 @@ func seed(ctx context.Context, src *tokenstore.Source, account, refreshToken str
 		}
 	}()
 	return nil
+}
+
+// refreshAhead maps REFRESH_AHEAD=0 (refresh at expiry only) to the Source's "never
+// ahead", since its zero value means the default.
+func refreshAhead(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func serve(srv *http.Server, ln net.Listener) error {
