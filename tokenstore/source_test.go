@@ -52,6 +52,7 @@ type fakeSpotify struct {
 	failNext  int  // temporary failures to inject
 	block     chan struct{}
 	calls     atomic.Int64
+	done      atomic.Int64 // answered calls
 	ccCalls   atomic.Int64
 	invalid   atomic.Int64
 	serial    int
@@ -73,6 +74,7 @@ func (f *fakeSpotify) issue() string {
 
 func (f *fakeSpotify) Refresh(ctx context.Context, rt string) (tokenstore.Token, error) {
 	f.calls.Add(1)
+	defer f.done.Add(1)
 	if f.block != nil {
 		select {
 		case <-f.block:
@@ -468,5 +470,25 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 10s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A token living shorter than the refresh-ahead window is refreshed once per half
+// lifetime, not on every request.
+func TestShortLivedTokenIsNotRefreshedOnEveryRequest(t *testing.T) {
+	f := newFixture(t) // RefreshAhead 5m
+	f.sp.lifetime = time.Minute
+	f.seed(t, "default")
+	ctx := context.Background()
+	for range 60 {
+		if _, err := f.src.Token(ctx, "default"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return f.sp.calls.Load() == f.sp.done.Load() })
+		f.clock.Add(time.Second)
+	}
+	// 60 s of traffic on 60 s tokens refreshed at half-life: about 2 refreshes.
+	if n := f.sp.calls.Load(); n < 2 || n > 3 {
+		t.Fatalf("token calls = %d over one lifetime, want 2–3", n)
 	}
 }
