@@ -38,6 +38,8 @@ bench: build
 	$(GO) build -o $(BIN)/bench-bareproxy ./bench/bareproxy
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./proxy/
 	$(GO) run ./bench/loadbench -bin $(BIN) $(BENCH_FLAGS)
+	$(GO) run ./bench/storm
+	$(GO) run ./bench/scale
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -252,6 +252,10 @@ func (s *Source) evict(keep string) {
 	}
 }
 
+// Cached is the number of accounts held in the in-process cache (at most CacheSize,
+// give or take the entries being inserted concurrently).
+func (s *Source) Cached() int { return int(s.size.Load()) }
+
 // forget drops the cached state of an account (its record changed elsewhere).
 func (s *Source) forget(account string) {
 	if v, ok := s.entries.Load(account); ok {
