@@ -41,6 +41,11 @@ bench: build
 	$(GO) run ./bench/storm
 	$(GO) run ./bench/scale
 
+## soak: the whole stack under load with 10 s tokens; goroutines and memory must stay flat
+DURATION ?= 2m
+soak:
+	SOAK_DURATION=$(DURATION) $(GO) test -count=1 -v -run TestSoak -timeout 0 ./proxy/
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

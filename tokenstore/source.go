@@ -72,11 +72,11 @@ type Config struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 
-	AppAccount     string        // the client-credentials account
+	AppAccount string // the client-credentials account
 	// RefreshAhead: refresh in the background when less than this is left (default 5m;
 	// negative: never ahead, only at expiry). It is capped at half a token's lifetime, so
 	// a token shorter-lived than the window is refreshed once, not on every request.
-	RefreshAhead time.Duration
+	RefreshAhead   time.Duration
 	RefreshTimeout time.Duration // one token endpoint call, lock wait included (default 20s)
 	ReauthBackoff  time.Duration // after invalid_grant, wait this long before trying the token again (default 5m)
 	RetryBase      time.Duration // first backoff after a temporary failure (default 1s)

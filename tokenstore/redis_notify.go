@@ -1,0 +1,80 @@
+package tokenstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisPingEvery: an idle subscription pings this often, so a dead connection is
+// noticed (and reported by Subscribe) rather than waited on for ever.
+const redisPingEvery = 15 * time.Second
+
+// RedisNotifier is a Notifier on Redis pub/sub: channel {prefix}invalidate, one
+// message per changed account. In a Cluster, PUBLISH reaches the subscribers of
+// every node. It is safe for concurrent use.
+//
+// Pub/sub delivers at most once: messages published while a subscriber is
+// disconnected are lost and cannot be known. Subscribe therefore returns on any
+// connection failure instead of reconnecting silently (the Source logs it and
+// subscribes again), and the Source's RecheckAfter re-read of cached records bounds
+// how long a missed invalidation can leave a replica with a stale token.
+type RedisNotifier struct {
+	client  redis.UniversalClient
+	channel string
+}
+
+// NewRedisNotifier returns a notifier on the channel under prefix (empty:
+// DefaultKeyPrefix).
+func NewRedisNotifier(client redis.UniversalClient, prefix string) *RedisNotifier {
+	return &RedisNotifier{client: client, channel: newRedisKeys(prefix).channel()}
+}
+
+// Publish implements Notifier.
+func (n *RedisNotifier) Publish(ctx context.Context, account string) error {
+	if err := n.client.Publish(ctx, n.channel, account).Err(); err != nil {
+		return fmt.Errorf("tokenstore: redis: publishing an invalidation of account %q: %w", account, err)
+	}
+	return nil
+}
+
+// Subscribe implements Notifier. It calls fn, one call at a time, for every valid
+// account id published until ctx ends (it then returns nil), or returns the error
+// that broke the subscription.
+func (n *RedisNotifier) Subscribe(ctx context.Context, fn func(account string)) error {
+	ps := n.client.Subscribe(ctx, n.channel)
+	defer ps.Close()
+	// Receive does not watch ctx: closing the subscription ends a blocked Receive.
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
+	pinged := false // a ping is unanswered
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, redisPingEvery)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ne net.Error
+		switch {
+		case err != nil && errors.As(err, &ne) && ne.Timeout():
+			if pinged {
+				return fmt.Errorf("tokenstore: redis: invalidation subscription: no answer to a ping for %s", redisPingEvery)
+			}
+			// Idle: ping; its answer (or any message) proves the connection alive.
+			if err := ps.Ping(ctx); err != nil {
+				return fmt.Errorf("tokenstore: redis: invalidation subscription: %w", err)
+			}
+			pinged = true
+			continue
+		case err != nil:
+			return fmt.Errorf("tokenstore: redis: invalidation subscription: %w", err)
+		}
+		pinged = false
+		if m, ok := msg.(*redis.Message); ok && ValidAccount(m.Payload) {
+			fn(m.Payload)
+		}
+	}
+}
