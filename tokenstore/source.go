@@ -104,6 +104,9 @@ type Source struct {
 	now     func() time.Time
 	entries sync.Map // account -> *entry
 	size    atomic.Int64
+	// recheckBefore (unix ns): cached tokens checked before it are re-read from the
+	// store in the background, because invalidations may have been missed then.
+	recheckBefore atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -185,6 +188,9 @@ func (s *Source) Run() {
 				}
 				s.log.Warn("invalidation subscription ended; retrying", "error", err)
 				s.sleep(time.Second)
+				// Messages may have been lost meanwhile: every cached token is re-read
+				// from the store at its next use (and still served while that runs).
+				s.recheckBefore.Store(s.now().UnixNano())
 			}
 		}()
 	}
@@ -274,7 +280,7 @@ func (s *Source) Token(ctx context.Context, account string) (*Credential, error)
 	if c := e.state.Load(); c != nil {
 		if c.err == nil {
 			if now.Before(c.freshUntil) {
-				if now.Sub(c.checkedAt) > s.cfg.RecheckAfter {
+				if (now.Sub(c.checkedAt) > s.cfg.RecheckAfter || c.checkedAt.UnixNano() < s.recheckBefore.Load()) && now.After(c.retryAt) {
 					s.background(e, c, "")
 				}
 				return c.cred, nil
@@ -476,6 +482,11 @@ func (s *Source) obtain(ctx context.Context, e *entry, trigger, bad string) (*Cr
 			s.m.Race(metrics.RaceLockTimeout)
 			return s.publish(e, r2), nil
 		}
+		if errors.Is(err, ErrLockTimeout) {
+			// A peer is still refreshing: not a failure of ours. Come back soon, when
+			// its token is likely stored, rather than after a growing backoff.
+			return s.waitForPeer(e, prev, bad, err)
+		}
 		return s.degraded(e, prev, bad, fmt.Errorf("refresh lock: %w", err))
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
@@ -637,6 +648,11 @@ func (s *Source) flush(ctx context.Context, e *entry) error {
 			return err
 		}
 		cur, gerr := s.cfg.Store.Get(ctx, e.account)
+		if errors.Is(gerr, ErrNotFound) {
+			s.log.Warn("pending refresh token dropped: the account was deleted", "account", e.account)
+			e.pending = nil
+			return nil
+		}
 		if gerr != nil {
 			s.m.StoreError(metrics.OpRead)
 			return gerr
@@ -694,6 +710,25 @@ func (s *Source) degraded(e *entry, prev *cached, bad string, cause error) (*Cre
 	}
 	err := &UnavailableError{RetryAfter: backoff, Err: cause}
 	s.remember(e, err, retryAt)
+	return nil, err
+}
+
+// peerRetry is how soon a caller that timed out waiting for a peer's refresh tries
+// again.
+const peerRetry = 250 * time.Millisecond
+
+// waitForPeer answers a lock wait that timed out: the previous token while valid,
+// else UnavailableError for a short while.
+func (s *Source) waitForPeer(e *entry, prev *cached, bad string, cause error) (*Credential, error) {
+	now := s.now()
+	if prev != nil && prev.err == nil && prev.cred.AccessToken != bad && now.Before(prev.validUntil) {
+		c := *prev
+		c.retryAt = now.Add(peerRetry)
+		e.state.Store(&c)
+		return c.cred, nil
+	}
+	err := &UnavailableError{RetryAfter: time.Second, Err: cause}
+	s.remember(e, err, now.Add(peerRetry))
 	return nil, err
 }
 

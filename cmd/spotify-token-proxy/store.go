@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/admin"
 	"github.com/spotify-token-proxy/spotify-token-proxy/config"
@@ -34,7 +37,17 @@ func openStore(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec,
 	}, nil
 }
 
+// redisLog routes go-redis's own messages (dial failures while Redis is down) into
+// the process's structured log instead of stderr.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn("redis client: " + fmt.Sprintf(format, v...))
+}
+
 func openRedis(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec, log *slog.Logger) (*stores, error) {
+	// go-redis keeps its logger in a package variable; the process has one logger.
+	redis.SetLogger(redisLog{log})
 	client, err := tokenstore.NewRedisClient(tokenstore.RedisOptions{
 		URL: cfg.RedisURL, Addrs: cfg.RedisAddrs, MasterName: cfg.RedisMasterName,
 		Username: cfg.RedisUsername, Password: cfg.RedisPassword,
