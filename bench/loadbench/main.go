@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/bench/internal/procs"
 )
 
 type options struct {
@@ -80,9 +82,9 @@ func run(o options) (err error) {
 			os.RemoveAll(work) // kept on failure: it holds the logs
 		}
 	}()
-	var procs []*exec.Cmd
+	var started []*exec.Cmd
 	defer func() {
-		for _, p := range procs {
+		for _, p := range started {
 			p.Process.Kill()
 			p.Wait()
 		}
@@ -100,7 +102,7 @@ func run(o options) (err error) {
 		if err := cmd.Start(); err != nil {
 			return nil, "", fmt.Errorf("%s: %w", name, err)
 		}
-		procs = append(procs, cmd)
+		started = append(started, cmd)
 		addr := make(chan string, 1)
 		go func() {
 			sc := bufio.NewScanner(out)
@@ -140,7 +142,7 @@ func run(o options) (err error) {
 		{name: "bare ReverseProxy", url: bareURL, pids: pidsOf(bare)},
 	}
 	startProxy := func(name string, env ...string) error {
-		listen, admin := freeAddr(), freeAddr()
+		listen, admin := procs.FreeAddr(), procs.FreeAddr()
 		env = append(env, "SPOTIFY_CLIENT_ID=bench", "SPOTIFY_CLIENT_SECRET=bench-secret", "SPOTIFY_REFRESH_TOKEN=bench-seed",
 			"SPOTIFY_API_URL="+upstream, "SPOTIFY_ACCOUNTS_URL="+accounts, "LISTEN_ADDR="+listen, "ADMIN_ADDR="+admin,
 			"LOG_LEVEL=warn")
@@ -154,7 +156,7 @@ func run(o options) (err error) {
 		if err := cmd.Start(); err != nil {
 			return err
 		}
-		procs = append(procs, cmd)
+		started = append(started, cmd)
 		if err := waitHTTP("http://"+admin+"/readyz", 15*time.Second); err != nil {
 			return fmt.Errorf("%s: %w (log: %s)", name, err, filepath.Join(work, name+".log"))
 		}
@@ -168,14 +170,14 @@ func run(o options) (err error) {
 		if _, err := exec.LookPath("redis-server"); err != nil {
 			fmt.Fprintln(os.Stderr, "loadbench: redis-server not found; skipping the Redis store (apt-get install redis-server)")
 		} else {
-			raddr := freeAddr()
+			raddr := procs.FreeAddr()
 			_, port, _ := net.SplitHostPort(raddr)
 			rs := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", work)
 			if err := rs.Start(); err != nil {
 				return err
 			}
-			procs = append(procs, rs)
-			if err := waitTCP(raddr, 10*time.Second); err != nil {
+			started = append(started, rs)
+			if err := procs.WaitTCP(raddr, 10*time.Second); err != nil {
 				return err
 			}
 			if err := startProxy("spotify-token-proxy (Redis store)", "REDIS_URL=redis://"+raddr); err != nil {
@@ -188,7 +190,7 @@ func run(o options) (err error) {
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadbench: nginx did not start:", err)
 		} else {
-			procs = append(procs, cmd)
+			started = append(started, cmd)
 			targets = append(targets, target{name: "nginx (static header)", url: url, pids: pidsOf(cmd)})
 		}
 	} else {
@@ -412,7 +414,7 @@ func goLoad(url string, conns int, d time.Duration) (loadResult, error) {
 }
 
 func startNginx(path, work, upstream string) (string, *exec.Cmd, error) {
-	addr := freeAddr()
+	addr := procs.FreeAddr()
 	up := strings.TrimPrefix(upstream, "http://")
 	dir := filepath.Join(work, "nginx")
 	os.MkdirAll(filepath.Join(dir, "logs"), 0o755)
@@ -449,32 +451,11 @@ http {
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
-	if err := waitTCP(addr, 10*time.Second); err != nil {
+	if err := procs.WaitTCP(addr, 10*time.Second); err != nil {
 		cmd.Process.Kill()
 		return "", nil, err
 	}
 	return "http://" + addr, cmd, nil
-}
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitTCP(addr string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not accept connections", addr)
 }
 
 func waitHTTP(url string, d time.Duration) error {

@@ -17,12 +17,10 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -33,6 +31,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/bench/internal/procs"
 	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyemu"
@@ -61,16 +60,12 @@ func randToken(n int) string {
 func run(n, cacheSize, callers int, duration time.Duration, zipfS float64) error {
 	dir, _ := os.MkdirTemp("", "scale")
 	defer os.RemoveAll(dir)
-	addr := freeAddr()
-	_, port, _ := net.SplitHostPort(addr)
-	rs := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := rs.Start(); err != nil {
-		return fmt.Errorf("redis-server (apt-get install redis-server): %w", err)
-	}
-	defer func() { rs.Process.Kill(); rs.Wait() }()
-	if err := waitTCP(addr); err != nil {
+	rds, err := procs.StartRedis(dir)
+	if err != nil {
 		return err
 	}
+	defer rds.Stop()
+	addr := rds.Addr
 	ctx := context.Background()
 	client, err := tokenstore.NewRedisClient(tokenstore.RedisOptions{URL: "redis://" + addr})
 	if err != nil {
@@ -107,7 +102,7 @@ func run(n, cacheSize, callers int, duration time.Duration, zipfS float64) error
 					Expiry: expiry, Scope: "user-read-private user-modify-playback-state",
 					ObtainedAt: now, AuthorizedAt: now.Add(-time.Duration(mrand.Int64N(int64(90 * 24 * time.Hour)))),
 					RefreshedAt: expiry.Add(-time.Hour), // a 1 h token obtained an hour before its expiry
-					Status: tokenstore.StatusOK,
+					Status:      tokenstore.StatusOK,
 				}
 				if _, err := store.Put(ctx, rec, 0); err != nil {
 					select {
@@ -242,23 +237,3 @@ func redisCommands(c redis.UniversalClient) int64 {
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.1f MB", float64(b)/(1<<20)) }
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitTCP(addr string) error {
-	for range 500 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("redis at %s did not start", addr)
-}

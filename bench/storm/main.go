@@ -15,18 +15,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/bench/internal/procs"
 	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyemu"
@@ -89,16 +88,12 @@ func run(nRep, nCallers, nAcc int, duration, lifetime, latency, lockTTL, ahead t
 		return "", err
 	}
 	defer os.RemoveAll(dir)
-	addr := freeAddr()
-	_, port, _ := net.SplitHostPort(addr)
-	rs := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := rs.Start(); err != nil {
-		return "", fmt.Errorf("redis-server (apt-get install redis-server): %w", err)
-	}
-	defer func() { rs.Process.Kill(); rs.Wait() }()
-	if err := waitTCP(addr); err != nil {
+	rds, err := procs.StartRedis(dir)
+	if err != nil {
 		return "", err
 	}
+	defer rds.Stop()
+	addr := rds.Addr
 
 	emu := spotifyemu.New(spotifyemu.Options{ClientID: "storm", ClientSecret: "storm-secret", TokenLifetime: lifetime, RefreshPolicy: spotifyemu.RotateRevokeOld})
 	emu.SetTokenLatency(latency)
@@ -122,10 +117,10 @@ func run(nRep, nCallers, nAcc int, duration, lifetime, latency, lockTTL, ahead t
 			return "", err
 		}
 		src := tokenstore.NewSource(tokenstore.Config{
-			Store:     tokenstore.NewRedisStore(client, "storm:", nil),
-			Locker:    tokenstore.NewRedisLocker(client, "storm:", tokenstore.RedisLockerOptions{TTL: lockTTL}),
-			Notifier:  tokenstore.NewRedisNotifier(client, "storm:"),
-			Refresher: spotifyauth.New(spotifyauth.Config{ClientID: "storm", ClientSecret: "storm-secret", AccountsURL: es.URL}),
+			Store:        tokenstore.NewRedisStore(client, "storm:", nil),
+			Locker:       tokenstore.NewRedisLocker(client, "storm:", tokenstore.RedisLockerOptions{TTL: lockTTL}),
+			Notifier:     tokenstore.NewRedisNotifier(client, "storm:"),
+			Refresher:    spotifyauth.New(spotifyauth.Config{ClientID: "storm", ClientSecret: "storm-secret", AccountsURL: es.URL}),
 			RefreshAhead: ahead, ScanInterval: -1, RefreshTimeout: 30 * time.Second,
 		})
 		src.Run()
@@ -225,24 +220,3 @@ func pct(xs []float64, p int) string {
 	slices.Sort(xs)
 	return fmt.Sprintf("%.1f ms (%d req)", xs[len(xs)*p/100], len(xs))
 }
-
-func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func waitTCP(addr string) error {
-	for range 500 {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return fmt.Errorf("redis at %s did not start", addr)
-}
-
