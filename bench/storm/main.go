@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -25,7 +26,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/spotify-token-proxy/spotify-token-proxy/bench/internal/procs"
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyemu"
@@ -40,16 +45,24 @@ func main() {
 	lifetime := flag.Duration("token-lifetime", 8*time.Second, "access token lifetime")
 	latency := flag.Duration("token-latency", 300*time.Millisecond, "token endpoint latency")
 	lockTTL := flag.Duration("lock-ttl", time.Second, "LOCK_TTL")
+	showMetrics := flag.Bool("metrics", true, "print replica 0's refresh metrics after each run")
 	flag.Parse()
 	fmt.Println("| mode | replicas×callers | requests | non-200 | token calls | refresh events | calls per event | invalid_grant | p99 during a refresh | p99 otherwise |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	var pages []string
 	for _, ahead := range []time.Duration{3 * time.Second, -1} {
-		r, err := run(*replicas, *callers, *accounts, *duration, *lifetime, *latency, *lockTTL, ahead)
+		r, page, err := run(*replicas, *callers, *accounts, *duration, *lifetime, *latency, *lockTTL, ahead)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "storm:", err)
 			os.Exit(1)
 		}
 		fmt.Println(r)
+		if *showMetrics {
+			pages = append(pages, page)
+		}
+	}
+	for _, p := range pages {
+		fmt.Print(p)
 	}
 }
 
@@ -82,15 +95,15 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.emu.ServeHTTP(w, req)
 }
 
-func run(nRep, nCallers, nAcc int, duration, lifetime, latency, lockTTL, ahead time.Duration) (string, error) {
+func run(nRep, nCallers, nAcc int, duration, lifetime, latency, lockTTL, ahead time.Duration) (string, string, error) {
 	dir, err := os.MkdirTemp("", "storm")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer os.RemoveAll(dir)
 	rds, err := procs.StartRedis(dir)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer rds.Stop()
 	addr := rds.Addr
@@ -103,6 +116,7 @@ func run(nRep, nCallers, nAcc int, duration, lifetime, latency, lockTTL, ahead t
 	api, _ := url.Parse(es.URL)
 
 	var urls []string
+	reg0 := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var closers []func()
@@ -114,9 +128,15 @@ func run(nRep, nCallers, nAcc int, duration, lifetime, latency, lockTTL, ahead t
 	for i := range nRep {
 		client, err := tokenstore.NewRedisClient(tokenstore.RedisOptions{URL: "redis://" + addr})
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
+		reg := prometheus.NewRegistry()
+		if i == 0 {
+			reg = reg0
+		}
+		m := metrics.New(reg)
 		src := tokenstore.NewSource(tokenstore.Config{
+			Metrics:      m,
 			Store:        tokenstore.NewRedisStore(client, "storm:", nil),
 			Locker:       tokenstore.NewRedisLocker(client, "storm:", tokenstore.RedisLockerOptions{TTL: lockTTL}),
 			Notifier:     tokenstore.NewRedisNotifier(client, "storm:"),
@@ -127,13 +147,13 @@ func run(nRep, nCallers, nAcc int, duration, lifetime, latency, lockTTL, ahead t
 		if i == 0 {
 			for a := range nAcc {
 				if _, err := src.Seed(ctx, fmt.Sprintf("acct-%d", a), emu.IssueRefreshToken("user-read-private")); err != nil {
-					return "", err
+					return "", "", err
 				}
 			}
 		}
-		p, err := proxy.New(proxy.Config{Upstream: api, Tokens: src, Transport: proxy.NewTransport(30 * time.Second)})
+		p, err := proxy.New(proxy.Config{Upstream: api, Tokens: src, Metrics: m, Transport: proxy.NewTransport(30 * time.Second)})
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		srv := httptest.NewServer(p)
 		urls = append(urls, srv.URL)
@@ -210,7 +230,30 @@ func run(nRep, nCallers, nAcc int, duration, lifetime, latency, lockTTL, ahead t
 	}
 	return fmt.Sprintf("| %s | %d×%d | %d | %d | %d | %d | **%.2f** | %d | %s | %s |",
 		mode, nRep, nCallers, total, non200, st.RefreshCalls, events, perEvent, st.InvalidGrants,
-		pct(during, 99), pct(steady, 99)), nil
+		pct(during, 99), pct(steady, 99)), metricsPage(reg0, mode), nil
+}
+
+// metricsPage is what an operator scraping replica 0 saw: the refresh-related series
+// that moved.
+func metricsPage(reg *prometheus.Registry, mode string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n/metrics of replica 0 (%s):\n", mode)
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		name := mf.GetName()
+		if !strings.Contains(name, "refresh") && !strings.Contains(name, "lock_wait") && name != "spotify_proxy_requests_total" {
+			continue
+		}
+		var buf bytes.Buffer
+		expfmt.MetricFamilyToText(&buf, mf)
+		for _, line := range strings.Split(buf.String(), "\n") {
+			if line == "" || strings.HasPrefix(line, "#") || strings.HasSuffix(line, " 0") || strings.Contains(line, "_bucket") {
+				continue
+			}
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
 }
 
 func pct(xs []float64, p int) string {
