@@ -32,6 +32,15 @@ test:
 test-short:
 	$(GO) test -race -short ./...
 
+## chaos: the chaos suite, long form (real redis-server, emulator, 3 replicas, load; ~10 min); see chaos/doc.go
+chaos:
+	CHAOS_DURATION=full $(GO) test -count=1 -v -run TestChaos -timeout 30m ./chaos/
+
+## chaos-short: the chaos suite's short form (~2 min), as `make test` runs it
+.PHONY: chaos-short
+chaos-short:
+	CHAOS_DURATION=short $(GO) test -count=1 -v -run TestChaos -timeout 10m ./chaos/
+
 ## bench: load harness against baselines (wrk and nginx used when installed); see BENCHMARKS.md
 bench: build
 	$(GO) build -o $(BIN)/bench-upstream ./bench/upstream
