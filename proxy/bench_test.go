@@ -39,7 +39,7 @@ func (s staticRT) RoundTrip(r *http.Request) (*http.Response, error) {
 type staticTokens struct{ c *tokenstore.Credential }
 
 func (s staticTokens) Token(context.Context, string) (*tokenstore.Credential, error) { return s.c, nil }
-func (s staticTokens) Invalidate(context.Context, string, string) (*tokenstore.Credential, error) {
+func (s staticTokens) Invalidate(context.Context, string, string, time.Time) (*tokenstore.Credential, error) {
 	return s.c, nil
 }
 

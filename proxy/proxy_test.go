@@ -54,7 +54,7 @@ func (f *fakeTokens) Token(_ context.Context, account string) (*tokenstore.Crede
 	return f.cred(account), nil
 }
 
-func (f *fakeTokens) Invalidate(_ context.Context, account, used string) (*tokenstore.Credential, error) {
+func (f *fakeTokens) Invalidate(_ context.Context, account, used string, _ time.Time) (*tokenstore.Credential, error) {
 	f.invalidates.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -768,6 +770,9 @@ func newReplica(t testing.TB, client redis.UniversalClient, prefix string, sp to
 	}
 	if o.config != nil {
 		o.config(&cfg)
+	}
+	if os.Getenv("TOKENSTORE_DEBUG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("replica", fmt.Sprintf("%p", r))
 	}
 	r.src = tokenstore.NewSource(cfg)
 	r.src.Run()

@@ -118,9 +118,10 @@ type entry struct {
 	state    atomic.Pointer[cached]
 	lastUsed atomic.Int64 // unix seconds, for eviction
 
-	mu       sync.Mutex
-	flight   *flight
-	failures int // consecutive temporary failures, guarded by mu
+	mu        sync.Mutex
+	flight    *flight
+	failures  int       // consecutive token-endpoint failures, guarded by mu
+	notBefore time.Time // no token-endpoint call before this (backoff), guarded by mu
 
 	pmu     sync.Mutex
 	pending *pendingWrite // a rotated refresh token the store has not taken yet
@@ -291,11 +292,17 @@ func (s *Source) Token(ctx context.Context, account string) (*Credential, error)
 				}
 				return c.cred, nil
 			}
-		} else if now.Before(c.errUntil) {
+		} else if s.errValid(c, now) {
 			return nil, c.err
 		}
 	}
-	return s.join(ctx, e, metrics.TriggerExpired, "")
+	return s.join(ctx, e, want{trigger: metrics.TriggerExpired})
+}
+
+// errValid reports whether a remembered error still answers requests: for at most
+// errRecheck, and not across a lost invalidation subscription.
+func (s *Source) errValid(c *cached, now time.Time) bool {
+	return now.Before(c.errUntil) && c.checkedAt.UnixNano() >= s.recheckBefore.Load()
 }
 
 // Fresh returns a token with at least RefreshAhead left, refreshing now if needed
@@ -306,24 +313,33 @@ func (s *Source) Fresh(ctx context.Context, account string) (*Credential, error)
 		if c.err == nil && s.now().Before(c.freshUntil) {
 			return c.cred, nil
 		}
-		if c.err != nil && s.now().Before(c.errUntil) {
+		if c.err != nil && s.errValid(c, s.now()) {
 			return nil, c.err
 		}
 	}
 	// When the token endpoint fails, the flight falls back to the current token while
 	// it is valid, so this may have less than RefreshAhead left.
-	return s.join(ctx, e, metrics.TriggerAdmin, "")
+	return s.join(ctx, e, want{trigger: metrics.TriggerAdmin})
 }
 
-// Invalidate is called when Spotify answered 401 to usedToken. If usedToken is still
-// the current token, the account is re-read and, failing a newer stored token,
-// refreshed; otherwise the newer token is returned at once.
-func (s *Source) Invalidate(ctx context.Context, account, usedToken string) (*Credential, error) {
+// Invalidate is called when Spotify answered 401 to usedToken, sent at sentAt. If
+// usedToken is still the current token, the account is re-read: a stored token
+// refreshed after sentAt (by a peer) is taken, anything older is assumed dead as well
+// (a revocation kills every token of the moment) and the account is refreshed. A
+// newer token already cached is returned at once.
+func (s *Source) Invalidate(ctx context.Context, account, usedToken string, sentAt time.Time) (*Credential, error) {
 	e := s.entry(account)
 	if c := e.state.Load(); c != nil && c.err == nil && c.cred.AccessToken != usedToken && s.now().Before(c.validUntil) {
 		return c.cred, nil
 	}
-	return s.join(ctx, e, metrics.TriggerUnauthorized, usedToken)
+	return s.join(ctx, e, want{trigger: metrics.TriggerUnauthorized, bad: usedToken, since: sentAt})
+}
+
+// want is what a flight has to produce.
+type want struct {
+	trigger string    // metrics trigger; "" for a background re-check of the store
+	bad     string    // the token Spotify answered 401 to
+	since   time.Time // with bad: a stored replacement must be refreshed after this
 }
 
 // background starts a refresh (trigger non-empty) or a store re-check without
@@ -340,12 +356,12 @@ func (s *Source) background(e *entry, c *cached, trigger string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.fly(e, f, trigger, "")
+		s.fly(e, f, want{trigger: trigger})
 	}()
 }
 
 // join makes the caller wait for the account's flight, starting one if none runs.
-func (s *Source) join(ctx context.Context, e *entry, trigger, bad string) (*Credential, error) {
+func (s *Source) join(ctx context.Context, e *entry, w want) (*Credential, error) {
 	for round := 0; ; round++ {
 		e.mu.Lock()
 		f := e.flight
@@ -356,7 +372,7 @@ func (s *Source) join(ctx context.Context, e *entry, trigger, bad string) (*Cred
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.fly(e, f, trigger, bad)
+				s.fly(e, f, w)
 			}()
 		} else {
 			e.mu.Unlock()
@@ -370,7 +386,7 @@ func (s *Source) join(ctx context.Context, e *entry, trigger, bad string) (*Cred
 		// A flight started for another reason (a background re-check, a refresh-ahead
 		// that fell back to the old token) may hand back the token this caller must
 		// not use: wait for one flight of its own.
-		if round == 0 && f.err == nil && bad != "" && f.cred.AccessToken == bad {
+		if round == 0 && f.err == nil && w.bad != "" && f.cred.AccessToken == w.bad {
 			continue
 		}
 		return f.cred, f.err
@@ -379,10 +395,10 @@ func (s *Source) join(ctx context.Context, e *entry, trigger, bad string) (*Cred
 
 // fly runs one flight. It is detached from the callers' contexts: a caller that gives
 // up does not cancel a refresh others wait for.
-func (s *Source) fly(e *entry, f *flight, trigger, used string) {
+func (s *Source) fly(e *entry, f *flight, w want) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RefreshTimeout)
 	defer cancel()
-	cred, err := s.obtain(ctx, e, trigger, used)
+	cred, err := s.obtain(ctx, e, w)
 	f.cred, f.err = cred, err
 	e.mu.Lock()
 	e.flight = nil
@@ -402,6 +418,14 @@ func (s *Source) usable(rec Record, bad string, fresh bool) bool {
 		limit = max(s.ahead(rec), expirySkew)
 	}
 	return s.now().Add(limit).Before(rec.Expiry)
+}
+
+// satisfies reports whether a stored record answers w without a refresh.
+func (s *Source) satisfies(rec Record, w want) bool {
+	if w.trigger == metrics.TriggerUnauthorized {
+		return s.usable(rec, w.bad, false) && rec.RefreshedAt.After(w.since)
+	}
+	return s.usable(rec, w.bad, true)
 }
 
 // ahead is the refresh-ahead window for rec's token: RefreshAhead, at most half the
@@ -426,16 +450,42 @@ func (s *Source) publish(e *entry, rec Record) *Credential {
 	return cred
 }
 
+// Timings of the failure paths.
+const (
+	// errRecheck: a remembered error answers requests at most this long; then the
+	// store is read again (a peer may have repaired the account). The token endpoint
+	// keeps its own, longer backoff.
+	errRecheck = 2 * time.Second
+	// storeRetry: Retry-After while the store does not answer.
+	storeRetry = time.Second
+	// peerRetry: how soon a caller that timed out waiting for a peer's refresh tries
+	// again (the peer's token is likely stored by then).
+	peerRetry = 250 * time.Millisecond
+	// pendingRetry: how often a rotated refresh token the store did not take is
+	// written again.
+	// It is short: after the store recovers, a peer may take the lock and refresh
+	// with the dead stored token before the live one is written.
+	pendingRetry = 20 * time.Millisecond
+	// peerGrace: with a shared store, how long an invalid_grant waits for a peer that
+	// may hold the rotated successor in memory (its write failed) to store it.
+	peerGrace = 750 * time.Millisecond
+	// lockWaitedLong: a lock wait longer than this means a peer held the lock.
+	lockWaitedLong = 20 * time.Millisecond
+)
+
 func (s *Source) remember(e *entry, err error, until time.Time) {
-	e.state.Store(&cached{err: err, errUntil: until})
+	now := s.now()
+	if limit := now.Add(errRecheck); until.After(limit) {
+		until = limit
+	}
+	e.state.Store(&cached{err: err, errUntil: until, checkedAt: now})
 }
 
-// obtain is the body of a flight: store read, lock, re-read, refresh, conditional
-// write. bad is the token Spotify answered 401 to (empty for other triggers).
-func (s *Source) obtain(ctx context.Context, e *entry, trigger, bad string) (*Credential, error) {
+// obtain is the body of a flight: store read, lock, re-read, refresh, conditional write.
+func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, error) {
 	prev := e.state.Load()
 	if err := s.flush(ctx, e); err != nil {
-		return s.degraded(e, prev, bad, fmt.Errorf("storing a rotated refresh token: %w", err))
+		return s.unavailable(e, prev, w.bad, fmt.Errorf("storing a rotated refresh token: %w", err), storeRetry)
 	}
 	rec, err := s.cfg.Store.Get(ctx, e.account)
 	switch {
@@ -447,17 +497,15 @@ func (s *Source) obtain(ctx context.Context, e *entry, trigger, bad string) (*Cr
 		rec = Record{Account: e.account, ClientCredentials: true, Status: StatusOK}
 	case err != nil:
 		s.m.StoreError(metrics.OpRead)
-		return s.degraded(e, prev, bad, fmt.Errorf("reading the store: %w", err))
+		return s.unavailable(e, prev, w.bad, fmt.Errorf("reading the store: %w", err), storeRetry)
 	}
-	if trigger == "" { // a background re-check: take what the store has
+	if w.trigger == "" { // a background re-check: take what the store has
 		if s.usable(rec, "", false) {
 			return s.publish(e, rec), nil
 		}
-		trigger = metrics.TriggerExpired
+		w.trigger = metrics.TriggerExpired
 	}
-	// A 401 takes any other valid stored token (a peer refreshed); otherwise only a
-	// token outside the refresh-ahead window saves a refresh.
-	if s.usable(rec, bad, trigger != metrics.TriggerUnauthorized) {
+	if s.satisfies(rec, w) {
 		return s.publish(e, rec), nil
 	}
 	if rec.Status == StatusReauthRequired && s.now().Before(rec.ReauthAt.Add(s.cfg.ReauthBackoff)) {
@@ -468,34 +516,48 @@ func (s *Source) obtain(ctx context.Context, e *entry, trigger, bad string) (*Cr
 		s.remember(e, ErrNoToken, s.now().Add(time.Second))
 		return nil, ErrNoToken
 	}
+	e.mu.Lock()
+	wait, failures := e.notBefore.Sub(s.now()), e.failures
+	e.mu.Unlock()
+	if wait > 0 {
+		return s.unavailable(e, prev, w.bad, fmt.Errorf("the token endpoint failed %d times; next try in %s", failures, wait.Round(time.Millisecond)), wait)
+	}
 
-	start := s.now()
+	start := time.Now() // lock waits are real time, whatever the injected clock
 	lease, err := s.cfg.Locker.Lock(ctx, e.account)
-	s.m.LockWaited(s.now().Sub(start))
+	waited := time.Since(start)
+	s.m.LockWaited(waited)
 	if err != nil {
 		if !errors.Is(err, ErrLockTimeout) {
 			s.m.StoreError(metrics.OpLock)
 		}
 		// A peer holds the lock for long (or the store fails): use what is stored if
 		// it is still valid.
-		if r2, err2 := s.cfg.Store.Get(ctx, e.account); err2 == nil && s.usable(r2, bad, false) {
+		if r2, err2 := s.cfg.Store.Get(ctx, e.account); err2 == nil && s.usable(r2, w.bad, false) {
 			s.m.Race(metrics.RaceLockTimeout)
 			return s.publish(e, r2), nil
 		}
 		if errors.Is(err, ErrLockTimeout) {
-			// A peer is still refreshing: not a failure of ours. Come back soon, when
-			// its token is likely stored, rather than after a growing backoff.
-			return s.waitForPeer(e, prev, bad, err)
+			// A peer is still refreshing: not a failure of ours. Come back soon.
+			return s.unavailable(e, prev, w.bad, err, peerRetry)
 		}
-		return s.degraded(e, prev, bad, fmt.Errorf("refresh lock: %w", err))
+		return s.unavailable(e, prev, w.bad, fmt.Errorf("refresh lock: %w", err), storeRetry)
 	}
 	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
 
 	// A peer may have refreshed while we waited for the lock.
 	r2, err := s.cfg.Store.Get(ctx, e.account)
+	if err == nil && r2.Version == rec.Version && waited > lockWaitedLong && s.cfg.Notifier != nil {
+		// We waited for a peer that left no result: its token call failed, or its
+		// write did (the store was down) and it holds a rotated refresh token in
+		// memory, about to write it. Refreshing with the stored token now could be
+		// refreshing with a dead one, so give that write a moment.
+		s.sleep(peerGrace)
+		r2, err = s.cfg.Store.Get(ctx, e.account)
+	}
 	switch {
 	case err == nil:
-		if r2.Version != rec.Version && s.usable(r2, bad, false) {
+		if r2.Version != rec.Version && s.usable(r2, w.bad, false) {
 			s.m.Race(metrics.RacePeerRefreshed)
 			return s.publish(e, r2), nil
 		}
@@ -508,12 +570,12 @@ func (s *Source) obtain(ctx context.Context, e *entry, trigger, bad string) (*Cr
 		rec.Version = 0
 	default:
 		s.m.StoreError(metrics.OpRead)
-		return s.degraded(e, prev, bad, fmt.Errorf("reading the store: %w", err))
+		return s.unavailable(e, prev, w.bad, fmt.Errorf("reading the store: %w", err), storeRetry)
 	}
-	return s.refresh(ctx, e, rec, lease, trigger, bad, prev)
+	return s.refresh(ctx, e, rec, lease, w, prev)
 }
 
-func (s *Source) refresh(ctx context.Context, e *entry, rec Record, lease Lease, trigger, bad string, prev *cached) (*Credential, error) {
+func (s *Source) refresh(ctx context.Context, e *entry, rec Record, lease Lease, w want, prev *cached) (*Credential, error) {
 	// A lease lost during the call does not cancel it: a rotated refresh token must
 	// not be thrown away, and the conditional write decides whether it may be stored.
 	start := s.now()
@@ -527,16 +589,16 @@ func (s *Source) refresh(ctx context.Context, e *entry, rec Record, lease Lease,
 	took := s.now().Sub(start)
 	switch {
 	case errors.Is(err, ErrInvalidGrant):
-		s.m.Refresh(trigger, metrics.ResultInvalidGrant, took)
-		return s.invalidGrant(ctx, e, rec, bad, err)
+		s.m.Refresh(w.trigger, metrics.ResultInvalidGrant, took)
+		return s.invalidGrant(ctx, e, rec, lease, w, err)
 	case err != nil:
-		s.m.Refresh(trigger, metrics.ResultError, took)
-		s.log.Warn("token refresh failed", "account", e.account, "trigger", trigger, "error", err)
-		return s.degraded(e, prev, bad, err)
+		s.m.Refresh(w.trigger, metrics.ResultError, took)
+		s.log.Warn("token refresh failed", "account", e.account, "trigger", w.trigger, "error", err)
+		return s.unavailable(e, prev, w.bad, err, s.failed(e))
 	}
-	s.m.Refresh(trigger, metrics.ResultSuccess, took)
+	s.m.Refresh(w.trigger, metrics.ResultSuccess, took)
 	e.mu.Lock()
-	e.failures = 0
+	e.failures, e.notBefore = 0, time.Time{}
 	e.mu.Unlock()
 
 	now := s.now()
@@ -558,6 +620,18 @@ func (s *Source) refresh(ctx context.Context, e *entry, rec Record, lease Lease,
 	default:
 	}
 	return s.write(ctx, e, rec, next, rotated)
+}
+
+// failed counts a token-endpoint failure and returns the backoff before the next
+// call: exponential from RetryBase, capped at RetryMax, with jitter in [b/2, b].
+func (s *Source) failed(e *entry) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failures++
+	b := min(s.cfg.RetryBase<<min(e.failures-1, 16), s.cfg.RetryMax)
+	b = b/2 + rand.N(b/2+1)
+	e.notBefore = s.now().Add(b)
+	return b
 }
 
 // write stores next conditionally on the version of read. A rejected write is
@@ -598,9 +672,10 @@ func (s *Source) write(ctx context.Context, e *entry, read, next Record, rotated
 	}
 }
 
-// keepPending remembers a rotated refresh token the store did not take and retries
-// the write until it does: it is the only live copy and must never be dropped. Every
-// flight of the account flushes it first, so no refresh uses the dead stored token.
+// keepPending remembers a rotated refresh token the store did not take and writes it
+// again every pendingRetry until the store takes it: it is the only live copy and
+// must never be dropped. Every flight of the account flushes it first, so no refresh
+// of this replica uses the dead stored token.
 func (s *Source) keepPending(e *entry, read, next Record) {
 	e.pmu.Lock()
 	e.pending = &pendingWrite{read: read, next: next}
@@ -608,9 +683,8 @@ func (s *Source) keepPending(e *entry, read, next Record) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		delay := s.cfg.RetryBase
 		for {
-			s.sleep(delay)
+			s.sleep(pendingRetry)
 			if s.ctx.Err() != nil {
 				s.log.Error("shutting down with a rotated refresh token not yet stored", "account", e.account)
 				return
@@ -621,7 +695,6 @@ func (s *Source) keepPending(e *entry, read, next Record) {
 			if err == nil {
 				return
 			}
-			delay = min(delay*2, s.cfg.RetryMax)
 		}
 	}()
 }
@@ -629,7 +702,8 @@ func (s *Source) keepPending(e *entry, read, next Record) {
 type pendingWrite struct{ read, next Record }
 
 // flush writes the account's pending record, if any. It returns nil when nothing is
-// pending any more (written, or superseded by a record with another refresh token).
+// pending any more (written, superseded by a record with another refresh token, or
+// the account was deleted).
 func (s *Source) flush(ctx context.Context, e *entry) error {
 	e.pmu.Lock()
 	defer e.pmu.Unlock()
@@ -667,22 +741,41 @@ func (s *Source) flush(ctx context.Context, e *entry) error {
 	return nil
 }
 
-func (s *Source) invalidGrant(ctx context.Context, e *entry, rec Record, bad string, cause error) (*Credential, error) {
-	cur, err := s.cfg.Store.Get(ctx, e.account)
-	if err == nil && cur.RefreshToken != rec.RefreshToken && cur.Status == StatusOK {
-		// A peer rotated the token while we used the old one.
+// invalidGrant handles a rejected refresh token. A peer may have rotated it: the
+// store is read again (with a shared store, once more after peerGrace, for a peer
+// whose write of the successor is pending), and only a token nobody replaced marks
+// the account reauth_required.
+func (s *Source) invalidGrant(ctx context.Context, e *entry, rec Record, lease Lease, w want, cause error) (*Credential, error) {
+	rotatedByPeer := func(cur Record) bool { return cur.RefreshToken != rec.RefreshToken && cur.Status == StatusOK }
+	recover := func(cur Record) (*Credential, error) {
 		s.m.Race(metrics.RaceInvalidGrantRecovered)
-		if s.usable(cur, bad, false) {
+		if s.usable(cur, w.bad, false) {
 			return s.publish(e, cur), nil
 		}
-		return s.refresh(ctx, e, cur, nopLease{}, metrics.TriggerExpired, bad, nil)
+		return s.refresh(ctx, e, cur, lease, want{trigger: metrics.TriggerExpired, bad: w.bad, since: w.since}, nil)
+	}
+	cur, err := s.cfg.Store.Get(ctx, e.account)
+	if err == nil && rotatedByPeer(cur) {
+		return recover(cur)
+	}
+	if err == nil && s.cfg.Notifier != nil {
+		s.sleep(peerGrace)
+		if cur, err = s.cfg.Store.Get(ctx, e.account); err == nil && rotatedByPeer(cur) {
+			return recover(cur)
+		}
 	}
 	now := s.now()
 	s.log.Warn("refresh token rejected; account needs re-authorisation", "account", e.account, "error", cause)
-	if err == nil && cur.Version == rec.Version {
+	if err == nil && cur.RefreshToken == rec.RefreshToken && cur.Status == StatusOK {
 		marked := cur
 		marked.Status, marked.ReauthAt = StatusReauthRequired, now
-		if _, err := s.cfg.Store.Put(ctx, marked, cur.Version); err != nil && !errors.Is(err, ErrVersionConflict) {
+		_, err := s.cfg.Store.Put(ctx, marked, cur.Version)
+		switch {
+		case errors.Is(err, ErrVersionConflict):
+			if cur, err := s.cfg.Store.Get(ctx, e.account); err == nil && rotatedByPeer(cur) {
+				return recover(cur)
+			}
+		case err != nil:
 			s.m.StoreError(metrics.OpWrite)
 		}
 	}
@@ -690,45 +783,19 @@ func (s *Source) invalidGrant(ctx context.Context, e *entry, rec Record, bad str
 	return nil, ErrReauthRequired
 }
 
-// degraded answers when no new token could be had: the previous token while it is
-// valid, else UnavailableError. It sets the backoff before the next attempt.
-func (s *Source) degraded(e *entry, prev *cached, bad string, cause error) (*Credential, error) {
-	e.mu.Lock()
-	e.failures++
-	n := e.failures
-	e.mu.Unlock()
-	backoff := s.cfg.RetryBase << min(n-1, 16)
-	backoff = min(backoff, s.cfg.RetryMax)
-	backoff = backoff/2 + rand.N(backoff/2+1) // jitter: [backoff/2, backoff]
-	now := s.now()
-	retryAt := now.Add(backoff)
-	if prev != nil && prev.err == nil && prev.cred.AccessToken != bad && now.Before(prev.validUntil) {
-		c := *prev
-		c.retryAt = retryAt
-		e.state.Store(&c)
-		return c.cred, nil
-	}
-	err := &UnavailableError{RetryAfter: backoff, Err: cause}
-	s.remember(e, err, retryAt)
-	return nil, err
-}
-
-// peerRetry is how soon a caller that timed out waiting for a peer's refresh tries
-// again.
-const peerRetry = 250 * time.Millisecond
-
-// waitForPeer answers a lock wait that timed out: the previous token while valid,
-// else UnavailableError for a short while.
-func (s *Source) waitForPeer(e *entry, prev *cached, bad string, cause error) (*Credential, error) {
+// unavailable answers when no new token could be had now: the previous token while it
+// is valid (no background refresh before retry), else UnavailableError with
+// Retry-After retry, remembered for at most errRecheck.
+func (s *Source) unavailable(e *entry, prev *cached, bad string, cause error, retry time.Duration) (*Credential, error) {
 	now := s.now()
 	if prev != nil && prev.err == nil && prev.cred.AccessToken != bad && now.Before(prev.validUntil) {
 		c := *prev
-		c.retryAt = now.Add(peerRetry)
+		c.retryAt = now.Add(retry)
 		e.state.Store(&c)
 		return c.cred, nil
 	}
-	err := &UnavailableError{RetryAfter: time.Second, Err: cause}
-	s.remember(e, err, now.Add(peerRetry))
+	err := &UnavailableError{RetryAfter: retry, Err: cause}
+	s.remember(e, err, now.Add(retry))
 	return nil, err
 }
 

@@ -397,12 +397,12 @@ func TestInvalidateRefreshesOnlyTheCurrentToken(t *testing.T) {
 	f.seed(t, "default")
 	ctx := context.Background()
 	c1, _ := f.src.Token(ctx, "default")
-	c2, err := f.src.Invalidate(ctx, "default", c1.AccessToken)
+	c2, err := f.src.Invalidate(ctx, "default", c1.AccessToken, f.clock.Now())
 	if err != nil || c2.AccessToken == c1.AccessToken {
 		t.Fatalf("invalidate did not refresh: %v", err)
 	}
 	// A late 401 for the old token takes the current one without a refresh.
-	c3, err := f.src.Invalidate(ctx, "default", c1.AccessToken)
+	c3, err := f.src.Invalidate(ctx, "default", c1.AccessToken, f.clock.Now())
 	if err != nil || c3.AccessToken != c2.AccessToken {
 		t.Fatalf("late 401 caused another refresh")
 	}
@@ -490,5 +490,89 @@ func TestShortLivedTokenIsNotRefreshedOnEveryRequest(t *testing.T) {
 	// 60 s of traffic on 60 s tokens refreshed at half-life: about 2 refreshes.
 	if n := f.sp.calls.Load(); n < 2 || n > 3 {
 		t.Fatalf("token calls = %d over one lifetime, want 2–3", n)
+	}
+}
+
+// putPeerToken writes a record as a peer replica would after a refresh.
+func (f *fixture) putPeerToken(t *testing.T, account, access string, refreshedAt time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := f.store.Get(ctx, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.AccessToken, cur.Expiry, cur.RefreshedAt, cur.Status = access, f.clock.Now().Add(time.Hour), refreshedAt, tokenstore.StatusOK
+	if _, err := f.store.Put(ctx, cur, cur.Version); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A 401 takes a stored token only if it was refreshed after the failing request was
+// sent: a token stored before that died in the same revocation.
+func TestInvalidateTakesOnlyTokensRefreshedAfterTheRequest(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, "default")
+	ctx := context.Background()
+	c1, _ := f.src.Token(ctx, "default")
+	f.clock.Add(time.Minute)
+	f.putPeerToken(t, "default", "peer-before", f.clock.Now())
+	sent := f.clock.Now().Add(time.Second)
+	f.clock.Add(2 * time.Second)
+	c2, err := f.src.Invalidate(ctx, "default", c1.AccessToken, sent)
+	if err != nil || c2.AccessToken == "peer-before" || f.sp.calls.Load() != 2 {
+		t.Fatalf("took a token stored before the request (%v, calls %d)", err, f.sp.calls.Load())
+	}
+	f.putPeerToken(t, "default", "peer-after", f.clock.Now().Add(time.Second))
+	c3, err := f.src.Invalidate(ctx, "default", c2.AccessToken, f.clock.Now())
+	if err != nil || c3.AccessToken != "peer-after" || f.sp.calls.Load() != 2 {
+		t.Fatalf("did not take the peer's newer token (%v, calls %d)", err, f.sp.calls.Load())
+	}
+}
+
+// A remembered reauth_required answers for a moment only; then the store is read
+// again, so a repair by a peer is seen even if its invalidation message was lost.
+func TestRememberedReauthSeesARepairWithoutNotification(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.src.Seed(context.Background(), "default", "dead-token"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := f.src.Token(ctx, "default"); !errors.Is(err, tokenstore.ErrReauthRequired) {
+		t.Fatalf("err = %v", err)
+	}
+	// A peer stores a live token (no Notifier in this fixture: nothing is published).
+	rec, _ := f.store.Get(ctx, "default")
+	rec.RefreshToken, rec.AccessToken, rec.Expiry, rec.Status, rec.RefreshedAt = f.sp.issue(), "repaired", f.clock.Now().Add(time.Hour), tokenstore.StatusOK, f.clock.Now()
+	if _, err := f.store.Put(ctx, rec, rec.Version); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(3 * time.Second)
+	c, err := f.src.Token(ctx, "default")
+	if err != nil || c.AccessToken != "repaired" {
+		t.Fatalf("repair not seen: %v", err)
+	}
+	if n := f.sp.calls.Load(); n != 1 {
+		t.Fatalf("token calls = %d, want 1", n)
+	}
+}
+
+// While the token endpoint backs off, a token a peer stored is served as soon as the
+// remembered error lapses, without waiting for the backoff.
+func TestBackoffDoesNotHideAStoredToken(t *testing.T) {
+	f := newFixture(t, func(c *tokenstore.Config) { c.RetryBase, c.RetryMax = time.Minute, time.Minute })
+	f.seed(t, "default")
+	f.sp.failNext = 1
+	ctx := context.Background()
+	if _, err := f.src.Token(ctx, "default"); err == nil {
+		t.Fatal("want UnavailableError")
+	}
+	f.putPeerToken(t, "default", "peer-token", f.clock.Now())
+	f.clock.Add(3 * time.Second)
+	c, err := f.src.Token(ctx, "default")
+	if err != nil || c.AccessToken != "peer-token" {
+		t.Fatalf("stored token not served during the backoff: %v", err)
+	}
+	if n := f.sp.calls.Load(); n != 1 {
+		t.Fatalf("token calls = %d, want 1 (the backoff holds)", n)
 	}
 }

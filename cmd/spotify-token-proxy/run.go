@@ -23,6 +23,11 @@ import (
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
+// tokenCallTimeout bounds one call to Spotify's token endpoint. It does not depend on
+// LOCK_TTL: the lock is extended while the call runs, and a slow but working token
+// endpoint must still succeed (a rotated refresh token may be in its answer).
+const tokenCallTimeout = 30 * time.Second
+
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
@@ -80,14 +85,15 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 
 	auth := spotifyauth.New(spotifyauth.Config{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, AccountsURL: cfg.AccountsURL.String(),
-		RedirectURL: cfg.AuthRedirectURL, Timeout: cfg.LockTTL * 2,
+		RedirectURL: cfg.AuthRedirectURL, Timeout: tokenCallTimeout,
 	})
 	defer auth.CloseIdleConnections()
 
 	src := tokenstore.NewSource(tokenstore.Config{
 		Store: st.store, Locker: st.locker, Notifier: st.notifier, Refresher: auth, Metrics: m, Logger: log,
 		AppAccount: cfg.AppAccount, RefreshAhead: refreshAhead(cfg.RefreshAhead), CacheSize: cfg.CacheSize,
-		RefreshTimeout: cfg.LockTTL*2 + 10*time.Second,
+		// A flight: the lock wait (up to 3×LOCK_TTL), the token call, the writes.
+		RefreshTimeout: 3*cfg.LockTTL + tokenCallTimeout + 10*time.Second,
 	})
 	if cfg.RefreshToken != "" {
 		if err := seed(ctx, src, cfg.DefaultAccount, cfg.RefreshToken, log); err != nil {
