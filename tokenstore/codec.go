@@ -85,6 +85,7 @@ type storedRecord struct {
 	ObtainedAt        time.Time    `json:"obtained_at,omitzero"`
 	AuthorizedAt      time.Time    `json:"authorized_at,omitzero"`
 	RefreshedAt       time.Time    `json:"refreshed_at,omitzero"`
+	RefreshTrigger    string       `json:"refresh_trigger,omitempty"`
 	ReauthAt          time.Time    `json:"reauth_at,omitzero"`
 	ClientCredentials bool         `json:"client_credentials,omitempty"`
 	AccessToken       string       `json:"access_token,omitempty"`
@@ -117,6 +118,7 @@ func (c *Codec) toStored(rec Record) storedRecord {
 		Format: FormatVersion, Account: rec.Account, Version: rec.Version, Status: rec.Status,
 		Scope: rec.Scope, ExpiresAt: rec.Expiry.UTC(), ObtainedAt: rec.ObtainedAt.UTC(),
 		AuthorizedAt: rec.AuthorizedAt.UTC(), RefreshedAt: rec.RefreshedAt.UTC(), ReauthAt: rec.ReauthAt.UTC(),
+		RefreshTrigger:    rec.RefreshTrigger,
 		ClientCredentials: rec.ClientCredentials, AccessToken: rec.AccessToken, RefreshToken: rec.RefreshToken,
 	}
 }
@@ -169,7 +171,8 @@ func (c *Codec) fromStored(account string, sr storedRecord) (Record, error) {
 	return Record{
 		Account: sr.Account, Version: sr.Version, AccessToken: sr.AccessToken, RefreshToken: sr.RefreshToken,
 		Expiry: sr.ExpiresAt, Scope: sr.Scope, ObtainedAt: sr.ObtainedAt, AuthorizedAt: sr.AuthorizedAt,
-		RefreshedAt: sr.RefreshedAt, Status: sr.Status, ReauthAt: sr.ReauthAt, ClientCredentials: sr.ClientCredentials,
+		RefreshedAt: sr.RefreshedAt, RefreshTrigger: sr.RefreshTrigger, Status: sr.Status, ReauthAt: sr.ReauthAt,
+		ClientCredentials: sr.ClientCredentials,
 	}, nil
 }
 

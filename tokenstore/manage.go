@@ -42,7 +42,7 @@ func (s *Source) Deliver(ctx context.Context, account string, d Delivery) error 
 		case errors.Is(err, ErrNotFound):
 			cur = Record{}
 		case err != nil:
-			s.m.StoreError(metrics.OpRead)
+			s.storeError(metrics.OpRead)
 			return err
 		}
 		if !cur.ObtainedAt.IsZero() && d.ObtainedAt.Before(cur.ObtainedAt) {
@@ -60,7 +60,7 @@ func (s *Source) Deliver(ctx context.Context, account string, d Delivery) error 
 			continue
 		}
 		if err != nil {
-			s.m.StoreError(metrics.OpWrite)
+			s.storeError(metrics.OpWrite)
 			return err
 		}
 		s.changed(ctx, account)
@@ -100,7 +100,7 @@ func (s *Source) Delete(ctx context.Context, account string) error {
 		return ErrBadAccount
 	}
 	if err := s.cfg.Store.Delete(ctx, account); err != nil {
-		s.m.StoreError(metrics.OpDelete)
+		s.storeError(metrics.OpDelete)
 		return err
 	}
 	s.changed(ctx, account)
@@ -116,7 +116,7 @@ func (s *Source) changed(ctx context.Context, account string) {
 func (s *Source) List(ctx context.Context, cursor string, limit int) ([]Record, string, error) {
 	recs, next, err := s.cfg.Store.List(ctx, cursor, limit)
 	if err != nil {
-		s.m.StoreError(metrics.OpList)
+		s.storeError(metrics.OpList)
 	}
 	return recs, next, err
 }
@@ -134,7 +134,7 @@ func (s *Source) ScanAccounts(ctx context.Context) {
 	for {
 		recs, next, err := s.cfg.Store.List(ctx, cursor, 500)
 		if err != nil {
-			s.m.StoreError(metrics.OpList)
+			s.storeError(metrics.OpList)
 			if ctx.Err() == nil {
 				s.log.Warn("listing accounts for the gauges failed", "error", err)
 			}

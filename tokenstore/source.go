@@ -107,6 +107,8 @@ type Source struct {
 	// recheckBefore (unix ns): cached tokens checked before it are re-read from the
 	// store in the background, because invalidations may have been missed then.
 	recheckBefore atomic.Int64
+	// lastStoreError (unix ns, real time) is when a store operation last failed.
+	lastStoreError atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -423,7 +425,11 @@ func (s *Source) usable(rec Record, bad string, fresh bool) bool {
 // satisfies reports whether a stored record answers w without a refresh.
 func (s *Source) satisfies(rec Record, w want) bool {
 	if w.trigger == metrics.TriggerUnauthorized {
-		return s.usable(rec, w.bad, false) && rec.RefreshedAt.After(w.since)
+		// A token refreshed after the failing request was sent, or refreshed by a
+		// peer because of a 401 too (after the same revocation), is alive; one
+		// refreshed earlier for another reason may have died with ours.
+		return s.usable(rec, w.bad, false) &&
+			(rec.RefreshedAt.After(w.since) || rec.RefreshTrigger == metrics.TriggerUnauthorized)
 	}
 	return s.usable(rec, w.bad, true)
 }
@@ -468,7 +474,12 @@ const (
 	pendingRetry = 20 * time.Millisecond
 	// peerGrace: with a shared store, how long an invalid_grant waits for a peer that
 	// may hold the rotated successor in memory (its write failed) to store it.
-	peerGrace = 750 * time.Millisecond
+	// It covers a Redis client's reconnection after an outage (go-redis retries a
+	// failed dial once a second).
+	peerGrace = 1500 * time.Millisecond
+	// storeRecovery: for this long after a store error, refreshes give peers'
+	// pending writes peerGrace first (their clients may reconnect later than ours).
+	storeRecovery = 10 * time.Second
 	// lockWaitedLong: a lock wait longer than this means a peer held the lock.
 	lockWaitedLong = 20 * time.Millisecond
 )
@@ -496,7 +507,7 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, err
 		}
 		rec = Record{Account: e.account, ClientCredentials: true, Status: StatusOK}
 	case err != nil:
-		s.m.StoreError(metrics.OpRead)
+		s.storeError(metrics.OpRead)
 		return s.unavailable(e, prev, w.bad, fmt.Errorf("reading the store: %w", err), storeRetry)
 	}
 	if w.trigger == "" { // a background re-check: take what the store has
@@ -529,7 +540,7 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, err
 	s.m.LockWaited(waited)
 	if err != nil {
 		if !errors.Is(err, ErrLockTimeout) {
-			s.m.StoreError(metrics.OpLock)
+			s.storeError(metrics.OpLock)
 		}
 		// A peer holds the lock for long (or the store fails): use what is stored if
 		// it is still valid.
@@ -547,10 +558,11 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, err
 
 	// A peer may have refreshed while we waited for the lock.
 	r2, err := s.cfg.Store.Get(ctx, e.account)
-	if err == nil && r2.Version == rec.Version && waited > lockWaitedLong && s.cfg.Notifier != nil {
-		// We waited for a peer that left no result: its token call failed, or its
-		// write did (the store was down) and it holds a rotated refresh token in
-		// memory, about to write it. Refreshing with the stored token now could be
+	if err == nil && r2.Version == rec.Version && s.cfg.Notifier != nil &&
+		(waited > lockWaitedLong || time.Since(time.Unix(0, s.lastStoreError.Load())) < storeRecovery) {
+		// We waited for a peer that left no result, or the store was failing a moment
+		// ago: a peer may hold a rotated refresh token in memory (its write failed)
+		// and be about to write it. Refreshing with the stored token now could be
 		// refreshing with a dead one, so give that write a moment.
 		s.sleep(peerGrace)
 		r2, err = s.cfg.Store.Get(ctx, e.account)
@@ -569,7 +581,7 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, err
 		}
 		rec.Version = 0
 	default:
-		s.m.StoreError(metrics.OpRead)
+		s.storeError(metrics.OpRead)
 		return s.unavailable(e, prev, w.bad, fmt.Errorf("reading the store: %w", err), storeRetry)
 	}
 	return s.refresh(ctx, e, rec, lease, w, prev)
@@ -604,6 +616,7 @@ func (s *Source) refresh(ctx context.Context, e *entry, rec Record, lease Lease,
 	now := s.now()
 	next := rec
 	next.AccessToken, next.Expiry, next.RefreshedAt, next.Status, next.ReauthAt = tok.AccessToken, tok.Expiry, now, StatusOK, time.Time{}
+	next.RefreshTrigger = w.trigger
 	if tok.Scope != "" {
 		next.Scope = tok.Scope
 	}
@@ -649,7 +662,7 @@ func (s *Source) write(ctx context.Context, e *entry, read, next Record, rotated
 			return s.publish(e, stored), nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
-			s.m.StoreError(metrics.OpWrite)
+			s.storeError(metrics.OpWrite)
 			if rotated {
 				s.keepPending(e, read, next)
 			}
@@ -718,7 +731,7 @@ func (s *Source) flush(ctx context.Context, e *entry) error {
 			return nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
-			s.m.StoreError(metrics.OpWrite)
+			s.storeError(metrics.OpWrite)
 			return err
 		}
 		cur, gerr := s.cfg.Store.Get(ctx, e.account)
@@ -728,7 +741,7 @@ func (s *Source) flush(ctx context.Context, e *entry) error {
 			return nil
 		}
 		if gerr != nil {
-			s.m.StoreError(metrics.OpRead)
+			s.storeError(metrics.OpRead)
 			return gerr
 		}
 		if cur.RefreshToken != p.read.RefreshToken {
@@ -776,7 +789,7 @@ func (s *Source) invalidGrant(ctx context.Context, e *entry, rec Record, lease L
 				return recover(cur)
 			}
 		case err != nil:
-			s.m.StoreError(metrics.OpWrite)
+			s.storeError(metrics.OpWrite)
 		}
 	}
 	s.remember(e, ErrReauthRequired, now.Add(s.cfg.ReauthBackoff))
@@ -797,6 +810,12 @@ func (s *Source) unavailable(e *entry, prev *cached, bad string, cause error, re
 	err := &UnavailableError{RetryAfter: retry, Err: cause}
 	s.remember(e, err, now.Add(retry))
 	return nil, err
+}
+
+// storeError counts a failed store operation and notes when it happened.
+func (s *Source) storeError(op string) {
+	s.lastStoreError.Store(time.Now().UnixNano())
+	s.m.StoreError(op)
 }
 
 func (s *Source) notify(ctx context.Context, account string) {

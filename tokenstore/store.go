@@ -63,7 +63,10 @@ type Record struct {
 	AuthorizedAt time.Time
 	// RefreshedAt is when the access token was last obtained.
 	RefreshedAt time.Time
-	Status      Status
+	// RefreshTrigger is why it was obtained (a metrics trigger: ahead, expired,
+	// unauthorized, …); empty for delivered tokens.
+	RefreshTrigger string
+	Status         Status
 	// ReauthAt is when the account was marked reauth_required.
 	ReauthAt time.Time
 	// ClientCredentials marks the app account, whose token comes from the
