@@ -324,24 +324,25 @@ func (s *Source) Fresh(ctx context.Context, account string) (*Credential, error)
 	return s.join(ctx, e, want{trigger: metrics.TriggerAdmin})
 }
 
-// Invalidate is called when Spotify answered 401 to usedToken, sent at sentAt. If
-// usedToken is still the current token, the account is re-read: a stored token
-// refreshed after sentAt (by a peer) is taken, anything older is assumed dead as well
-// (a revocation kills every token of the moment) and the account is refreshed. A
-// newer token already cached is returned at once.
-func (s *Source) Invalidate(ctx context.Context, account, usedToken string, sentAt time.Time) (*Credential, error) {
+// Invalidate is called when Spotify's 401 to usedToken arrived at answeredAt. If
+// usedToken is still the current token, the account is re-read: a stored token whose
+// refresh began after answeredAt, or that a peer refreshed because of a 401 too, is
+// taken; anything else may have died in the same revocation (it kills every token of
+// the moment), so the account is refreshed. A newer token already cached is
+// returned at once.
+func (s *Source) Invalidate(ctx context.Context, account, usedToken string, answeredAt time.Time) (*Credential, error) {
 	e := s.entry(account)
 	if c := e.state.Load(); c != nil && c.err == nil && c.cred.AccessToken != usedToken && s.now().Before(c.validUntil) {
 		return c.cred, nil
 	}
-	return s.join(ctx, e, want{trigger: metrics.TriggerUnauthorized, bad: usedToken, since: sentAt})
+	return s.join(ctx, e, want{trigger: metrics.TriggerUnauthorized, bad: usedToken, since: answeredAt})
 }
 
 // want is what a flight has to produce.
 type want struct {
 	trigger string    // metrics trigger; "" for a background re-check of the store
 	bad     string    // the token Spotify answered 401 to
-	since   time.Time // with bad: a stored replacement must be refreshed after this
+	since   time.Time // with bad: when the 401 arrived
 }
 
 // background starts a refresh (trigger non-empty) or a store re-check without
@@ -425,9 +426,9 @@ func (s *Source) usable(rec Record, bad string, fresh bool) bool {
 // satisfies reports whether a stored record answers w without a refresh.
 func (s *Source) satisfies(rec Record, w want) bool {
 	if w.trigger == metrics.TriggerUnauthorized {
-		// A token refreshed after the failing request was sent, or refreshed by a
-		// peer because of a 401 too (after the same revocation), is alive; one
-		// refreshed earlier for another reason may have died with ours.
+		// A token whose refresh began after the 401 arrived, or that a peer refreshed
+		// because of a 401 too (after the same revocation), is alive; one refreshed
+		// earlier for another reason may have died with ours.
 		return s.usable(rec, w.bad, false) &&
 			(rec.RefreshedAt.After(w.since) || rec.RefreshTrigger == metrics.TriggerUnauthorized)
 	}
@@ -615,7 +616,8 @@ func (s *Source) refresh(ctx context.Context, e *entry, rec Record, lease Lease,
 
 	now := s.now()
 	next := rec
-	next.AccessToken, next.Expiry, next.RefreshedAt, next.Status, next.ReauthAt = tok.AccessToken, tok.Expiry, now, StatusOK, time.Time{}
+	// RefreshedAt is when the call began: the token was issued after that moment.
+	next.AccessToken, next.Expiry, next.RefreshedAt, next.Status, next.ReauthAt = tok.AccessToken, tok.Expiry, start, StatusOK, time.Time{}
 	next.RefreshTrigger = w.trigger
 	if tok.Scope != "" {
 		next.Scope = tok.Scope
