@@ -185,6 +185,13 @@ func (e *env) finish() {
 				if p.replica == f.replica && p.how == "SIGKILL" && !p.at.Before(f.start) && !p.at.After(f.end.Add(100*time.Millisecond)) {
 					why = "in flight at a SIGKILL of its replica"
 				}
+				// The load picks a replica, then dials it: a pick made just before the
+				// replica left the rotation for a graceful stop may dial a closed
+				// listener (as a Kubernetes endpoint update races a pod's shutdown).
+				if p.replica == f.replica && p.how == "SIGTERM" && f.reason == "transport:refused" &&
+					f.start.After(p.at.Add(-50*time.Millisecond)) && f.start.Before(p.at.Add(50*time.Millisecond)) {
+					why = "dialled as its replica left the rotation for a graceful stop"
+				}
 			}
 		case f.status == 503 && f.reason == "PROXY_TOKEN_UNAVAILABLE" && e.allowUnavailable:
 			for _, w := range storeDown {

@@ -132,6 +132,7 @@ type entry struct {
 // cached is an immutable snapshot of what the Source knows about an account.
 type cached struct {
 	cred       *Credential
+	rec        Record    // the record's times and trigger (no secrets are read from it)
 	freshUntil time.Time // before: serve without refreshing
 	validUntil time.Time // before: serve, refreshing ahead in the background
 	err        error     // a remembered failure (reauth, no token)
@@ -265,7 +266,8 @@ func (s *Source) evict(keep string) {
 // give or take the entries being inserted concurrently).
 func (s *Source) Cached() int { return int(s.size.Load()) }
 
-// forget drops the cached state of an account (its record changed elsewhere).
+// forget drops the cached state of an account: its record changed (an admin write or
+// delete, or a peer's refresh), so the next request reads the store.
 func (s *Source) forget(account string) {
 	if v, ok := s.entries.Load(account); ok {
 		v.(*entry).state.Store(nil)
@@ -332,10 +334,11 @@ func (s *Source) Fresh(ctx context.Context, account string) (*Credential, error)
 // returned at once.
 func (s *Source) Invalidate(ctx context.Context, account, usedToken string, answeredAt time.Time) (*Credential, error) {
 	e := s.entry(account)
-	if c := e.state.Load(); c != nil && c.err == nil && c.cred.AccessToken != usedToken && s.now().Before(c.validUntil) {
+	w := want{trigger: metrics.TriggerUnauthorized, bad: usedToken, since: answeredAt}
+	if c := e.state.Load(); c != nil && c.err == nil && s.now().Before(c.validUntil) && s.satisfies(c.rec, w) {
 		return c.cred, nil
 	}
-	return s.join(ctx, e, want{trigger: metrics.TriggerUnauthorized, bad: usedToken, since: answeredAt})
+	return s.join(ctx, e, w)
 }
 
 // want is what a flight has to produce.
@@ -450,8 +453,10 @@ func (s *Source) ahead(rec Record) time.Duration {
 func (s *Source) publish(e *entry, rec Record) *Credential {
 	now := s.now()
 	cred := NewCredential(rec.AccessToken, rec.Expiry, rec.Scope)
+	meta := Record{Account: rec.Account, AccessToken: rec.AccessToken, Expiry: rec.Expiry, RefreshedAt: rec.RefreshedAt,
+		RefreshTrigger: rec.RefreshTrigger, Status: rec.Status}
 	e.state.Store(&cached{
-		cred: cred, freshUntil: rec.Expiry.Add(-max(s.ahead(rec), expirySkew)), validUntil: rec.Expiry.Add(-expirySkew),
+		cred: cred, rec: meta, freshUntil: rec.Expiry.Add(-max(s.ahead(rec), expirySkew)), validUntil: rec.Expiry.Add(-expirySkew),
 		checkedAt: now,
 	})
 	return cred
@@ -658,10 +663,11 @@ func (s *Source) write(ctx context.Context, e *entry, read, next Record, rotated
 	for attempt := 0; ; attempt++ {
 		stored, err := s.cfg.Store.Put(ctx, next, read.Version)
 		if err == nil {
-			if read.Status == StatusReauthRequired {
-				s.notify(ctx, e.account)
-			}
-			return s.publish(e, stored), nil
+			cred := s.publish(e, stored)
+			// Peers drop their copy and read this one at their next request: a peer
+			// waiting out an error, or holding a token about to be rejected, moves on.
+			s.notify(ctx, e.account)
+			return cred, nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
 			s.storeError(metrics.OpWrite)
