@@ -107,9 +107,13 @@ func (s *Source) Delete(ctx context.Context, account string) error {
 	return nil
 }
 
+// changed drops every local copy of the account (an admin write or delete must not
+// be answered from memory, even during a store outage) and tells the peers.
 func (s *Source) changed(ctx context.Context, account string) {
-	s.forget(account)
-	s.notify(ctx, account)
+	e := s.entry(account)
+	e.state.Store(nil)
+	e.lastGood.Store(nil)
+	s.notifyFrom(ctx, e)
 }
 
 // List pages through the stored accounts (no secrets are used by callers).

@@ -116,9 +116,15 @@ type Source struct {
 }
 
 type entry struct {
-	account  string
-	state    atomic.Pointer[cached]
-	lastUsed atomic.Int64 // unix seconds, for eviction
+	account string
+	state   atomic.Pointer[cached]
+	// lastGood is the last token published, kept when state is dropped by an
+	// invalidation: it is served only if the store cannot be read to replace it.
+	lastGood atomic.Pointer[cached]
+	// selfNotes counts this Source's own invalidations still to come back through
+	// the subscription; they are skipped (the state is already current).
+	selfNotes atomic.Int32
+	lastUsed  atomic.Int64 // unix seconds, for eviction
 
 	mu        sync.Mutex
 	flight    *flight
@@ -193,8 +199,13 @@ func (s *Source) Run() {
 				s.log.Warn("invalidation subscription ended; retrying", "error", err)
 				s.sleep(time.Second)
 				// Messages may have been lost meanwhile: every cached token is re-read
-				// from the store at its next use (and still served while that runs).
+				// from the store at its next use (and still served while that runs),
+				// and our own lost messages are no longer expected back.
 				s.recheckBefore.Store(s.now().UnixNano())
+				s.entries.Range(func(_, v any) bool {
+					v.(*entry).selfNotes.Store(0)
+					return true
+				})
 			}
 		}()
 	}
@@ -267,11 +278,24 @@ func (s *Source) evict(keep string) {
 func (s *Source) Cached() int { return int(s.size.Load()) }
 
 // forget drops the cached state of an account: its record changed (an admin write or
-// delete, or a peer's refresh), so the next request reads the store.
+// delete, or a peer's refresh), so the next request reads the store. The Source's own
+// messages, coming back, are skipped.
 func (s *Source) forget(account string) {
-	if v, ok := s.entries.Load(account); ok {
-		v.(*entry).state.Store(nil)
+	v, ok := s.entries.Load(account)
+	if !ok {
+		return
 	}
+	e := v.(*entry)
+	for {
+		n := e.selfNotes.Load()
+		if n <= 0 {
+			break
+		}
+		if e.selfNotes.CompareAndSwap(n, n-1) {
+			return
+		}
+	}
+	e.state.Store(nil)
 }
 
 // Token returns a valid access token for account. In the steady state it answers
@@ -455,10 +479,12 @@ func (s *Source) publish(e *entry, rec Record) *Credential {
 	cred := NewCredential(rec.AccessToken, rec.Expiry, rec.Scope)
 	meta := Record{Account: rec.Account, AccessToken: rec.AccessToken, Expiry: rec.Expiry, RefreshedAt: rec.RefreshedAt,
 		RefreshTrigger: rec.RefreshTrigger, Status: rec.Status}
-	e.state.Store(&cached{
+	c := &cached{
 		cred: cred, rec: meta, freshUntil: rec.Expiry.Add(-max(s.ahead(rec), expirySkew)), validUntil: rec.Expiry.Add(-expirySkew),
 		checkedAt: now,
-	})
+	}
+	e.state.Store(c)
+	e.lastGood.Store(c)
 	return cred
 }
 
@@ -501,6 +527,9 @@ func (s *Source) remember(e *entry, err error, until time.Time) {
 // obtain is the body of a flight: store read, lock, re-read, refresh, conditional write.
 func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, error) {
 	prev := e.state.Load()
+	if prev == nil {
+		prev = e.lastGood.Load()
+	}
 	if err := s.flush(ctx, e); err != nil {
 		return s.unavailable(e, prev, w.bad, fmt.Errorf("storing a rotated refresh token: %w", err), storeRetry)
 	}
@@ -666,7 +695,7 @@ func (s *Source) write(ctx context.Context, e *entry, read, next Record, rotated
 			cred := s.publish(e, stored)
 			// Peers drop their copy and read this one at their next request: a peer
 			// waiting out an error, or holding a token about to be rejected, moves on.
-			s.notify(ctx, e.account)
+			s.notifyFrom(ctx, e)
 			return cred, nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
@@ -735,7 +764,7 @@ func (s *Source) flush(ctx context.Context, e *entry) error {
 			s.log.Info("pending rotated refresh token stored", "account", e.account)
 			e.pending = nil
 			// Peers may have cached a reauth_required state for the dead token.
-			s.notify(ctx, e.account)
+			s.notifyFrom(ctx, e)
 			return nil
 		}
 		if !errors.Is(err, ErrVersionConflict) {
@@ -826,11 +855,16 @@ func (s *Source) storeError(op string) {
 	s.m.StoreError(op)
 }
 
-func (s *Source) notify(ctx context.Context, account string) {
+// notifyFrom publishes an invalidation of e's account that this Source skips when it
+// comes back (its own state is current).
+func (s *Source) notifyFrom(ctx context.Context, e *entry) {
 	if s.cfg.Notifier == nil {
 		return
 	}
-	if err := s.cfg.Notifier.Publish(ctx, account); err != nil {
-		s.log.Warn("publishing an invalidation failed", "account", account, "error", err)
+	e.selfNotes.Add(1)
+	if err := s.cfg.Notifier.Publish(ctx, e.account); err != nil {
+		e.selfNotes.Add(-1)
+		s.log.Warn("publishing an invalidation failed", "account", e.account, "error", err)
 	}
 }
+
