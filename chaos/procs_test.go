@@ -3,12 +3,13 @@
 package chaos
 
 import (
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/freeport"
+
 	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -68,12 +69,7 @@ func binaries(t *testing.T) (proxy, emu string) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return freeport.Addr(t)
 }
 
 // child is a started process that is reaped by a goroutine.

@@ -15,6 +15,8 @@
 package redistest
 
 import (
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/freeport"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -326,12 +328,8 @@ func command(addr string, args ...string) (string, error) {
 func freePort(t testing.TB, cluster bool) int {
 	t.Helper()
 	if !cluster {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("redistest: %v", err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
+		// Below the ephemeral range: a restarted server gets its port back.
+		return freeport.Port(t)
 	}
 	for attempt := 0; attempt < 200; attempt++ {
 		p := 20000 + rand.IntN(10000)
