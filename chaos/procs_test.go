@@ -98,15 +98,6 @@ func (c *child) kill() {
 	<-c.exited
 }
 
-func (c *child) running() bool {
-	select {
-	case <-c.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 // ---------------------------------------------------------------------------
 // The emulator process.
 
