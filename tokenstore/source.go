@@ -227,7 +227,9 @@ func (s *Source) Run() {
 	}
 }
 
-// Close stops background refreshes and waits for them.
+// Close stops the background work (subscription, gauges, retries of pending writes)
+// and waits for it; refreshes in flight run to their end (at most RefreshTimeout), so
+// a rotated refresh token is stored, not dropped.
 func (s *Source) Close() {
 	s.cancel()
 	s.wg.Wait()
@@ -426,7 +428,9 @@ func (s *Source) join(ctx context.Context, e *entry, w want) (*Credential, error
 // fly runs one flight. It is detached from the callers' contexts: a caller that gives
 // up does not cancel a refresh others wait for.
 func (s *Source) fly(e *entry, f *flight, w want) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RefreshTimeout)
+	// Not cancelled by Close: a token call cut off after Spotify rotated the refresh
+	// token would lose the account. RefreshTimeout bounds it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.cfg.RefreshTimeout)
 	defer cancel()
 	cred, err := s.obtain(ctx, e, w)
 	f.cred, f.err = cred, err
