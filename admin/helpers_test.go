@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -27,24 +29,9 @@ const testAdminToken = "admin-secret-0123456789"
 
 // clock is a manual clock. It starts near the real time because golang.org/x/oauth2
 // computes token expiries from the real clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testclock.New(time.Now().UTC().Truncate(time.Second)) }
 
 // fakeRefresher is a token endpoint: refresh tokens in revoked get invalid_grant,
 // failing makes every call a temporary error. Refresh tokens do not rotate.

@@ -161,12 +161,12 @@ func TestRefreshErrors(t *testing.T) {
 func TestRefreshTokenExpiresSixMonthsAfterAuthorisation(t *testing.T) {
 	e := newEnv(t, nil)
 	rt := e.emu.IssueRefreshToken("s")
-	e.clock.Advance(spotifyemu.DefaultRefreshTokenLifetime - time.Hour)
+	e.clock.Add(spotifyemu.DefaultRefreshTokenLifetime - time.Hour)
 	tok, err := e.refresh(t, rt) // rotates; the new token inherits the authorisation time
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(time.Hour)
+	e.clock.Add(time.Hour)
 	if e.emu.RefreshTokenLive(tok.RefreshToken) {
 		t.Error("rotated token outlived the authorisation")
 	}
@@ -180,11 +180,11 @@ func TestRefreshTokenExpiresSixMonthsAfterAuthorisation(t *testing.T) {
 func TestRefreshTokenLifetimeOption(t *testing.T) {
 	e := newEnv(t, func(o *spotifyemu.Options) { o.RefreshTokenLifetime = time.Minute })
 	rt := e.emu.IssueRefreshToken("s")
-	e.clock.Advance(59 * time.Second)
+	e.clock.Add(59 * time.Second)
 	if !e.emu.RefreshTokenLive(rt) {
 		t.Fatal("token dead before its lifetime")
 	}
-	e.clock.Advance(time.Second)
+	e.clock.Add(time.Second)
 	if e.emu.RefreshTokenLive(rt) {
 		t.Fatal("token live after its lifetime")
 	}
@@ -346,14 +346,14 @@ func TestExpiresIn(t *testing.T) {
 func TestAccessTokenExpiry(t *testing.T) {
 	e := newEnv(t, func(o *spotifyemu.Options) { o.TokenLifetime = 10 * time.Minute; o.Legacy401 = true })
 	tok := e.accessToken(t)
-	e.clock.Advance(10*time.Minute - time.Nanosecond)
+	e.clock.Add(10*time.Minute - time.Nanosecond)
 	if !e.emu.AccessTokenValid(tok) {
 		t.Fatal("token expired early")
 	}
 	if a := e.get(t, "/v1/me", tok); a.resp.StatusCode != 200 {
 		t.Fatalf("status %d", a.resp.StatusCode)
 	}
-	e.clock.Advance(time.Nanosecond)
+	e.clock.Add(time.Nanosecond)
 	if e.emu.AccessTokenValid(tok) {
 		t.Fatal("token valid after its lifetime")
 	}
@@ -393,7 +393,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	wantRetrieveError(t, err, "invalid_grant", "Invalid redirect URI")
 
 	code = e.authorizeCode(t, nil)
-	e.clock.Advance(10 * time.Minute)
+	e.clock.Add(10 * time.Minute)
 	_, err = cfg.Exchange(ctx, code)
 	wantRetrieveError(t, err, "invalid_grant", "Authorization code expired")
 

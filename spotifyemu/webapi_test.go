@@ -26,7 +26,7 @@ func TestUnauthorizedAnswers(t *testing.T) {
 		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
 			e := newEnv(t, func(o *spotifyemu.Options) { o.Legacy401 = legacy; o.TokenLifetime = time.Minute })
 			expired := e.accessToken(t)
-			e.clock.Advance(time.Minute)
+			e.clock.Add(time.Minute)
 			for _, tc := range []struct {
 				name, authorization, legacyMsg string
 			}{
@@ -345,10 +345,10 @@ func TestTokensAreRandom(t *testing.T) {
 func TestExpiredAccessTokensAreForgottenAfterAnHour(t *testing.T) {
 	e := newEnv(t, func(o *spotifyemu.Options) { o.Legacy401 = true; o.TokenLifetime = time.Minute })
 	old := e.accessToken(t)
-	e.clock.Advance(30 * time.Minute)
+	e.clock.Add(30 * time.Minute)
 	e.accessToken(t) // issuing sweeps, but old is within the grace
 	wantAPIError(t, e.get(t, "/v1/me", old), 401, "The access token expired")
-	e.clock.Advance(2 * time.Hour)
+	e.clock.Add(2 * time.Hour)
 	e.accessToken(t)
 	wantAPIError(t, e.get(t, "/v1/me", old), 401, "Invalid access token")
 }

@@ -1,6 +1,8 @@
 package tokenstore_test
 
 import (
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
+
 	"bytes"
 	"context"
 	"errors"
@@ -615,25 +617,10 @@ func testRedisNotifier(t *testing.T, client redis.UniversalClient) {
 // ---- The Source on the Redis store: replicas sharing one Redis.
 
 // manualClock is a clock the test moves.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type manualClock = testclock.Clock
 
 func newManualClock() *manualClock {
-	return &manualClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	return testclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 }
 
 // spotifyStub is a token endpoint that behaves like Spotify's: a refresh answers

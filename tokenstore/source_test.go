@@ -1,6 +1,8 @@
 package tokenstore_test
 
 import (
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
+
 	"context"
 	"errors"
 	"fmt"
@@ -20,24 +22,9 @@ import (
 )
 
 // clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)) }
 
 // fakeSpotify is a token endpoint that behaves like Spotify's: it rotates refresh
 // tokens (revoking the old one) unless told otherwise.
