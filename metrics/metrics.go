@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -59,20 +60,40 @@ type Metrics struct {
 	Accounts            *prometheus.GaugeVec
 	RefreshTokenAge     prometheus.Gauge
 
-	// Upstream is the instrumentation of the proxy's transport (promhttp's
-	// InstrumentRoundTripper*), not part of the contract's fixed names.
+	// Upstream is the instrumentation of the proxy's transport (InstrumentUpstream),
+	// not part of the contract's fixed names.
 	UpstreamInFlight prometheus.Gauge
 	UpstreamRequests *prometheus.CounterVec
 	UpstreamDuration *prometheus.HistogramVec
 
-	// requestsByCode caches the per-(method, code) children so the request path does
-	// not hash label values on every request.
-	requestsByCode  [methodSlots][600]atomic.Pointer[counterBox]
-	durationByMeth  [methodSlots]prometheus.Observer
-	requestsFactory *prometheus.CounterVec
+	// The request paths use cached children, so they do not hash label values on
+	// every request.
+	requests, upstream         codeCounters
+	durationByMeth, upDuration [methodSlots]prometheus.Observer
+}
+
+// codeCounters caches the children of a (method, code) counter vector.
+type codeCounters struct {
+	vec   *prometheus.CounterVec
+	slots [methodSlots][600]atomic.Pointer[counterBox]
 }
 
 type counterBox struct{ prometheus.Counter }
+
+func (c *codeCounters) inc(slot int, method string, code int) {
+	if code < 100 || code > 599 {
+		code = 0
+	}
+	p := &c.slots[slot][code]
+	b := p.Load()
+	if b == nil {
+		// Two goroutines may both resolve the child; WithLabelValues returns the
+		// same counter to both, so either store is correct.
+		b = &counterBox{c.vec.WithLabelValues(method, strconv.Itoa(code))}
+		p.Store(b)
+	}
+	b.Inc()
+}
 
 const methodSlots = 10
 
@@ -114,7 +135,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "spotify_proxy_upstream_rate_limited_total", Help: "Upstream answers with status 429.",
 		}),
 		Accounts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "spotify_proxy_accounts", Help: "Accounts known to this replica, by status.",
+			Name: "spotify_proxy_accounts", Help: "Accounts in the token store, by status (recomputed every minute).",
 		}, []string{"status"}),
 		RefreshTokenAge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spotify_proxy_refresh_token_age_seconds", Help: "Age of the oldest user authorisation; Spotify refresh tokens die 6 months (15552000 s) after it.",
@@ -150,11 +171,13 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, r := range RetryResults {
 		m.UpstreamRetries.WithLabelValues(r)
 	}
-	m.requestsFactory = m.Requests
+	m.requests.vec, m.upstream.vec = m.Requests, m.UpstreamRequests
 	for meth, i := range methodIndex {
 		m.durationByMeth[i] = m.RequestDuration.WithLabelValues(meth)
+		m.upDuration[i] = m.UpstreamDuration.WithLabelValues(meth)
 	}
 	m.durationByMeth[methodSlots-1] = m.RequestDuration.WithLabelValues("OTHER")
+	m.upDuration[methodSlots-1] = m.UpstreamDuration.WithLabelValues("OTHER")
 	return m
 }
 
@@ -172,19 +195,38 @@ func (m *Metrics) ObserveRequest(method string, code int, d time.Duration) {
 		return
 	}
 	i, meth := methodSlot(method)
-	if code < 100 || code > 599 {
-		code = 0
-	}
-	slot := &m.requestsByCode[i][code]
-	c := slot.Load()
-	if c == nil {
-		// Two goroutines may both resolve the child; WithLabelValues returns the
-		// same counter to both, so either store is correct.
-		c = &counterBox{m.requestsFactory.WithLabelValues(meth, strconv.Itoa(code))}
-		slot.Store(c)
-	}
-	c.Inc()
+	m.requests.inc(i, meth, code)
 	m.durationByMeth[i].Observe(d.Seconds())
+}
+
+// InstrumentUpstream wraps the transport to Spotify: requests in flight, requests by
+// method and status code, and the time until response headers. Methods outside the
+// standard set are counted as OTHER. With a nil *Metrics it returns rt.
+func (m *Metrics) InstrumentUpstream(rt http.RoundTripper) http.RoundTripper {
+	if m == nil {
+		return rt
+	}
+	return upstreamTransport{m: m, rt: rt}
+}
+
+type upstreamTransport struct {
+	m  *Metrics
+	rt http.RoundTripper
+}
+
+func (t upstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	m := t.m
+	m.UpstreamInFlight.Inc()
+	start := time.Now()
+	resp, err := t.rt.RoundTrip(r)
+	m.UpstreamInFlight.Dec()
+	if err != nil {
+		return nil, err
+	}
+	i, meth := methodSlot(r.Method)
+	m.upstream.inc(i, meth, resp.StatusCode)
+	m.upDuration[i].Observe(time.Since(start).Seconds())
+	return resp, nil
 }
 
 // Refresh records a token endpoint call.

@@ -1,6 +1,9 @@
 package metrics_test
 
 import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"slices"
@@ -158,4 +161,60 @@ func TestNamesMatchDocs(t *testing.T) {
 			}
 		}
 	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestInstrumentUpstream(t *testing.T) {
+	m := metrics.New(prometheus.NewRegistry())
+	var inFlight float64
+	rt := m.InstrumentUpstream(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		inFlight = testutil.ToFloat64(m.UpstreamInFlight)
+		if r.Method == "PUT" {
+			return nil, errors.New("connection refused")
+		}
+		return &http.Response{StatusCode: 429, Body: http.NoBody}, nil
+	}))
+	for _, method := range []string{"GET", "GET", "BREW", "PUT"} {
+		req := httptest.NewRequest(method, "http://upstream/v1/me", nil)
+		resp, err := rt.RoundTrip(req)
+		if (err != nil) != (method == "PUT") {
+			t.Fatalf("%s: err = %v", method, err)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"in flight during the call", inFlight, 1},
+		{"in flight after", testutil.ToFloat64(m.UpstreamInFlight), 0},
+		{"GET 429", testutil.ToFloat64(m.UpstreamRequests.WithLabelValues("GET", "429")), 2},
+		{"OTHER 429", testutil.ToFloat64(m.UpstreamRequests.WithLabelValues("OTHER", "429")), 1},
+		{"series (a failed call has no status)", float64(testutil.CollectAndCount(m.UpstreamRequests)), 2},
+		{"GET durations", histCount(t, m.UpstreamDuration.WithLabelValues("GET")), 2},
+		{"OTHER durations", histCount(t, m.UpstreamDuration.WithLabelValues("OTHER")), 1},
+		{"PUT durations (failed)", histCount(t, m.UpstreamDuration.WithLabelValues("PUT")), 0},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	var nilM *metrics.Metrics
+	if nilM.InstrumentUpstream(http.DefaultTransport) != http.DefaultTransport {
+		t.Error("a nil *Metrics must return the transport unwrapped")
+	}
+}
+
+func histCount(t *testing.T, o prometheus.Observer) float64 {
+	t.Helper()
+	var d dto.Metric
+	if err := o.(prometheus.Metric).Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	return float64(d.GetHistogram().GetSampleCount())
 }

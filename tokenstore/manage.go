@@ -130,29 +130,75 @@ func (s *Source) Ping(ctx context.Context) error { return s.cfg.Store.Ping(ctx) 
 
 // ScanAccounts recomputes the account gauges (accounts by status, age of the oldest
 // authorisation) from the store. Run calls it every ScanInterval, so scrapes never
-// scan the store.
+// scan the store. On a store that replicas share (SummaryStore), one replica per
+// interval lists the records and saves the summary; the others show what it saved.
 func (s *Source) ScanAccounts(ctx context.Context) {
-	var ok, reauth int
-	var oldest time.Time
+	interval := s.cfg.ScanInterval
+	if interval <= 0 { // scans only on demand
+		interval = time.Minute
+	}
+	ss, shared := s.cfg.Store.(SummaryStore)
+	if shared {
+		// The claim ends a little before the next tick, so each interval has a claimant
+		// even when the replicas' tickers drift.
+		mine, err := ss.ClaimSummary(ctx, interval*9/10)
+		if err != nil {
+			s.storeError(metrics.OpList)
+			if ctx.Err() == nil {
+				s.log.Warn("claiming the account summary failed", "error", err)
+			}
+			return
+		}
+		if !mine {
+			sum, ok, err := ss.LoadSummary(ctx)
+			switch {
+			case err != nil:
+				s.storeError(metrics.OpList)
+				if ctx.Err() == nil {
+					s.log.Warn("reading the account summary failed", "error", err)
+				}
+			case ok:
+				s.showSummary(sum)
+			}
+			return
+		}
+	}
+	sum, err := s.summarize(ctx)
+	if err != nil {
+		s.storeError(metrics.OpList)
+		if ctx.Err() == nil {
+			s.log.Warn("listing accounts for the gauges failed", "error", err)
+		}
+		return
+	}
+	s.showSummary(sum)
+	if shared {
+		if err := ss.SaveSummary(ctx, sum, 3*interval); err != nil {
+			s.storeError(metrics.OpWrite)
+			s.log.Warn("saving the account summary failed", "error", err)
+		}
+	}
+}
+
+// summarize lists every record.
+func (s *Source) summarize(ctx context.Context) (Summary, error) {
+	var sum Summary
 	cursor := ""
 	for {
 		recs, next, err := s.cfg.Store.List(ctx, cursor, 500)
 		if err != nil {
-			s.storeError(metrics.OpList)
-			if ctx.Err() == nil {
-				s.log.Warn("listing accounts for the gauges failed", "error", err)
-			}
-			return
+			return Summary{}, err
 		}
 		for _, r := range recs {
 			switch r.Status {
 			case StatusOK:
-				ok++
+				sum.OK++
 			case StatusReauthRequired:
-				reauth++
+				sum.ReauthRequired++
 			}
-			if !r.ClientCredentials && !r.AuthorizedAt.IsZero() && (oldest.IsZero() || r.AuthorizedAt.Before(oldest)) {
-				oldest = r.AuthorizedAt
+			if !r.ClientCredentials && !r.AuthorizedAt.IsZero() &&
+				(sum.OldestAuthorizedAt.IsZero() || r.AuthorizedAt.Before(sum.OldestAuthorizedAt)) {
+				sum.OldestAuthorizedAt = r.AuthorizedAt
 			}
 		}
 		if next == "" {
@@ -160,9 +206,14 @@ func (s *Source) ScanAccounts(ctx context.Context) {
 		}
 		cursor = next
 	}
+	sum.ComputedAt = s.now()
+	return sum, nil
+}
+
+func (s *Source) showSummary(sum Summary) {
 	var age time.Duration
-	if !oldest.IsZero() {
-		age = s.now().Sub(oldest)
+	if !sum.OldestAuthorizedAt.IsZero() {
+		age = s.now().Sub(sum.OldestAuthorizedAt)
 	}
-	s.m.SetAccounts(ok, reauth, age)
+	s.m.SetAccounts(sum.OK, sum.ReauthRequired, age)
 }

@@ -2,6 +2,7 @@ package tokenstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,8 @@ import (
 //	{prefix}{<account>}:lock    STRING the refresh lock (bsm/redislock), TTL LOCK_TTL
 //	{prefix}accounts            ZSET  every account id, score 0 (the List index)
 //	{prefix}invalidate          pub/sub channel; a message is an account id
+//	{prefix}summary             STRING the account gauges' summary (JSON), from one replica
+//	{prefix}summary:claim       STRING which replica computes the next summary, TTL ≈ the scan interval
 //
 // The braces are a Cluster hash tag: an account's record and lock live in one slot,
 // so the scripts that touch them run on one node. The index has a slot of its own;
@@ -50,6 +53,8 @@ func (k redisKeys) record(account string) string { return k.prefix + "{" + accou
 func (k redisKeys) lock(account string) string   { return k.prefix + "{" + account + "}:lock" }
 func (k redisKeys) index() string                { return k.prefix + "accounts" }
 func (k redisKeys) channel() string              { return k.prefix + "invalidate" }
+func (k redisKeys) summary() string              { return k.prefix + "summary" }
+func (k redisKeys) summaryClaim() string         { return k.prefix + "summary:claim" }
 
 // putScript: KEYS[1] record; ARGV expect, new version, record bytes, format
 // version, account. Returns {1, version} when written, {0, current version} on a
@@ -294,6 +299,56 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 	return nil
 }
 
+// ClaimSummary implements SummaryStore with SET NX PX: the first replica to ask in
+// each interval scans the accounts.
+func (s *RedisStore) ClaimSummary(ctx context.Context, ttl time.Duration) (bool, error) {
+	err := s.client.SetArgs(ctx, s.keys.summaryClaim(), "1", redis.SetArgs{Mode: "NX", TTL: ttl}).Err()
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, redis.Nil):
+		return false, nil
+	default:
+		return false, fmt.Errorf("tokenstore: redis: summary claim: %w", err)
+	}
+}
+
+type summaryJSON struct {
+	OK             int       `json:"ok"`
+	ReauthRequired int       `json:"reauth_required"`
+	OldestAuth     time.Time `json:"oldest_authorized_at,omitzero"`
+	ComputedAt     time.Time `json:"computed_at"`
+}
+
+// SaveSummary implements SummaryStore.
+func (s *RedisStore) SaveSummary(ctx context.Context, sum Summary, keep time.Duration) error {
+	b, err := json.Marshal(summaryJSON{sum.OK, sum.ReauthRequired, sum.OldestAuthorizedAt, sum.ComputedAt})
+	if err != nil {
+		return err
+	}
+	if err := s.client.Set(ctx, s.keys.summary(), b, keep).Err(); err != nil {
+		return fmt.Errorf("tokenstore: redis: summary: %w", err)
+	}
+	return nil
+}
+
+// LoadSummary implements SummaryStore. A summary that does not decode is an error,
+// not an empty summary.
+func (s *RedisStore) LoadSummary(ctx context.Context) (Summary, bool, error) {
+	b, err := s.client.Get(ctx, s.keys.summary()).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Summary{}, false, nil
+	}
+	if err != nil {
+		return Summary{}, false, fmt.Errorf("tokenstore: redis: summary: %w", err)
+	}
+	var j summaryJSON
+	if err := json.Unmarshal(b, &j); err != nil || j.ComputedAt.IsZero() {
+		return Summary{}, false, fmt.Errorf("tokenstore: redis: %s does not hold a summary: %w", s.keys.summary(), ErrCorrupt)
+	}
+	return Summary{OK: j.OK, ReauthRequired: j.ReauthRequired, OldestAuthorizedAt: j.OldestAuth, ComputedAt: j.ComputedAt}, true, nil
+}
+
 // redisErr describes a failed command; a key of the wrong type is a corrupt record
 // (something else wrote it), reported and never overwritten.
 func (s *RedisStore) redisErr(op, account, key string, err error) error {
@@ -380,21 +435,28 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 			MasterName: o.MasterName, SentinelAddrs: o.Addrs, Username: o.Username, Password: o.Password,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisReadTimeout, WriteTimeout: redisWriteTimeout,
 			ContextTimeoutEnabled: true,
+			ReadBufferSize:        redisBufferSize, WriteBufferSize: redisBufferSize,
 		}), nil
 	case len(o.Addrs) > 1:
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: o.Addrs, Username: o.Username, Password: o.Password,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisReadTimeout, WriteTimeout: redisWriteTimeout,
 			ContextTimeoutEnabled: true,
+			ReadBufferSize:        redisBufferSize, WriteBufferSize: redisBufferSize,
 		}), nil
 	default:
 		return redis.NewClient(&redis.Options{
 			Addr: o.Addrs[0], Username: o.Username, Password: o.Password,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisReadTimeout, WriteTimeout: redisWriteTimeout,
 			ContextTimeoutEnabled: true,
+			ReadBufferSize:        redisBufferSize, WriteBufferSize: redisBufferSize,
 		}), nil
 	}
 }
+
+// redisBufferSize is each connection's read and write buffer. Records are about 1 KB;
+// go-redis's default of 32 KiB each way costs 64 KiB per pooled connection.
+const redisBufferSize = 4 << 10
 
 // urlErrText describes a URL parse error without the URL, which may hold a password.
 func urlErrText(err error) string {

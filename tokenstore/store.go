@@ -98,6 +98,27 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// Summary is what the account gauges show: accounts by status and the oldest user
+// authorisation.
+type Summary struct {
+	OK, ReauthRequired int
+	OldestAuthorizedAt time.Time // zero: no user authorisation stored
+	ComputedAt         time.Time
+}
+
+// SummaryStore is implemented by stores that several replicas share. Listing every
+// record is the only way to count them, so one replica at a time computes the summary
+// and the others read what it saved.
+type SummaryStore interface {
+	// ClaimSummary reports whether the caller is the one to compute the summary now;
+	// a claim lasts ttl, and no other caller gets one until it ends.
+	ClaimSummary(ctx context.Context, ttl time.Duration) (bool, error)
+	// SaveSummary stores the summary for the others, for keep.
+	SaveSummary(ctx context.Context, sum Summary, keep time.Duration) error
+	// LoadSummary returns the last saved summary; false if there is none.
+	LoadSummary(ctx context.Context) (Summary, bool, error)
+}
+
 // Locker hands out the per-account refresh lock shared by all replicas.
 type Locker interface {
 	// Lock waits up to the locker's wait deadline (or ctx) for the account's lock.

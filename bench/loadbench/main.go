@@ -1,7 +1,9 @@
 // Command loadbench measures the proxy against baselines on loopback, in one run:
 // a fast upstream stub, a stock httputil.ReverseProxy with a static token (the floor of
-// this design), spotify-token-proxy on the embedded store and on Redis, and nginx with a
-// static Authorization header when nginx is installed. Configurations are interleaved
+// this design), the same ReverseProxy tuned as spotify-token-proxy's is (upstream pool
+// size, pooled copy buffers: what net/http itself costs), spotify-token-proxy on the
+// embedded store and on Redis, and nginx with a static Authorization header when nginx
+// is installed. Configurations are interleaved
 // and repeated; the table reports medians and ratios.
 //
 // Load comes from wrk when installed (pinned to its own CPU with taskset), else from a
@@ -38,6 +40,7 @@ type options struct {
 	rounds   int
 	conns    int
 	useRedis bool
+	gogc     string
 }
 
 func main() {
@@ -48,6 +51,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds")
 	flag.IntVar(&o.conns, "conns", 64, "concurrent connections")
 	flag.BoolVar(&o.useRedis, "redis", true, "also measure the Redis store (needs redis-server)")
+	flag.StringVar(&o.gogc, "gogc", "", "also measure the proxy (file store) with this GOGC, e.g. 400")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -57,16 +61,16 @@ func main() {
 
 // target is one configuration under test.
 type target struct {
-	name string
-	url  string
-	pids func() []int // processes whose CPU and memory count
+	name    string
+	url     string
+	pids    func() []int // processes whose CPU and memory count
+	rssIdle float64      // MB after start-up, before any request
 }
 
 type sample struct {
 	rps, p50, p99 float64 // p in µs
 	lowP50        float64 // µs at 1 connection
 	cpuPerReq     float64 // µs
-	rssIdle       float64 // MB
 	rssLoad       float64 // MB
 	requests      int64
 	errors        int64
@@ -137,9 +141,14 @@ func run(o options) (err error) {
 	if err != nil {
 		return err
 	}
+	tuned, tunedURL, err := start("bareproxy-tuned", []string{bin("bench-bareproxy"), "-upstream", upstream, "-tuned"}, nil)
+	if err != nil {
+		return err
+	}
 	targets := []target{
 		{name: "direct (upstream stub)", url: upstream},
-		{name: "bare ReverseProxy", url: bareURL, pids: pidsOf(bare)},
+		{name: bareName, url: bareURL, pids: pidsOf(bare)},
+		{name: tunedName, url: tunedURL, pids: pidsOf(tuned)},
 	}
 	startProxy := func(name string, env ...string) error {
 		listen, admin := procs.FreeAddr(), procs.FreeAddr()
@@ -165,6 +174,12 @@ func run(o options) (err error) {
 	}
 	if err := startProxy("spotify-token-proxy (file store)", "TOKEN_FILE="+filepath.Join(work, "tokens.json")); err != nil {
 		return err
+	}
+	if o.gogc != "" {
+		if err := startProxy("spotify-token-proxy (file store, GOGC="+o.gogc+")",
+			"TOKEN_FILE="+filepath.Join(work, "tokens-gogc.json"), "GOGC="+o.gogc); err != nil {
+			return err
+		}
 	}
 	if o.useRedis {
 		if _, err := exec.LookPath("redis-server"); err != nil {
@@ -203,6 +218,9 @@ func run(o options) (err error) {
 	}
 	fmt.Fprintf(os.Stderr, "load generator: %s; %d rounds × %d configurations × %s at %d connections (+ %s at 1)\n",
 		gen, o.rounds, len(targets), o.duration, o.conns, o.lowDur)
+	for i := range targets {
+		targets[i].rssIdle = rssMB(targets[i])
+	}
 	results := make(map[string][]sample)
 	for round := 1; round <= o.rounds; round++ {
 		order := slices.Clone(targets)
@@ -215,7 +233,7 @@ func run(o options) (err error) {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
 			fmt.Fprintf(os.Stderr, "round %d  %-36s %9.0f req/s  p50 %7.0fµs  p99 %7.0fµs  1-conn p50 %5.0fµs  cpu %5.1fµs/req  rss %5.1f/%5.1f MB  errors %d\n",
-				round, t.name, s.rps, s.p50, s.p99, s.lowP50, s.cpuPerReq, s.rssIdle, s.rssLoad, s.errors)
+				round, t.name, s.rps, s.p50, s.p99, s.lowP50, s.cpuPerReq, t.rssIdle, s.rssLoad, s.errors)
 			if s.errors > 0 {
 				return fmt.Errorf("%s answered %d errors; see the logs in %s", t.name, s.errors, work)
 			}
@@ -250,7 +268,6 @@ func measure(o options, gen string, t target) (sample, error) {
 	if _, err := load(gen, url, o.conns, time.Second); err != nil {
 		return s, err
 	}
-	s.rssIdle = rssMB(t)
 	cpu0 := cpuTicks(t)
 	var peak float64
 	stop := make(chan struct{})
@@ -559,14 +576,15 @@ func report(w io.Writer, o options, gen string, targets []target, res map[string
 		}
 		return median(xs)
 	}
-	bareRPS := med("bare ReverseProxy", func(s sample) float64 { return s.rps })
+	bareRPS := med(bareName, func(s sample) float64 { return s.rps })
+	tunedRPS := med(tunedName, func(s sample) float64 { return s.rps })
 	nginxRPS := med("nginx (static header)", func(s sample) float64 { return s.rps })
 	directLow := med("direct (upstream stub)", func(s sample) float64 { return s.lowP50 })
-	bareAdded := med("bare ReverseProxy", func(s sample) float64 { return s.lowP50 }) - directLow
+	bareAdded := med(bareName, func(s sample) float64 { return s.lowP50 }) - directLow
 	fmt.Fprintf(w, "Load: %s, %d connections, %s per configuration and round, %d interleaved rounds, medians; servers pinned to CPU %s, load generator to CPU %s.\n\n",
 		gen, o.conns, o.duration, o.rounds, orDash(serverCPUs()), orDash(loadCPUs()))
-	fmt.Fprintln(w, "| configuration | req/s @64 | × bare | × nginx | p50 @64 | p99 @64 | added p50 @1 | × bare added | CPU µs/req | RSS idle | RSS @64 | errors |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| configuration | req/s @64 | × bare | × tuned bare | × nginx | p50 @64 | p99 @64 | added p50 @1 | × bare added | CPU µs/req | RSS idle | RSS @64 | errors |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, t := range targets {
 		rps := med(t.name, func(s sample) float64 { return s.rps })
 		added := med(t.name, func(s sample) float64 { return s.lowP50 }) - directLow
@@ -585,18 +603,23 @@ func report(w io.Writer, o options, gen string, targets []target, res map[string
 			addedS, addedR = "0 (baseline)", "–"
 		}
 		cpu := med(t.name, func(s sample) float64 { return s.cpuPerReq })
-		rssI := med(t.name, func(s sample) float64 { return s.rssIdle })
+		rssI := t.rssIdle
 		rssL := med(t.name, func(s sample) float64 { return s.rssLoad })
 		cpuS, rssIS, rssLS := fmt.Sprintf("%.1f", cpu), fmt.Sprintf("%.1f MB", rssI), fmt.Sprintf("%.1f MB", rssL)
 		if t.pids == nil {
 			cpuS, rssIS, rssLS = "–", "–", "–"
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %.0f µs | %.0f µs | %s | %s | %s | %s | %s | %d |\n",
-			t.name, rps, ratio(rps, bareRPS), ratio(rps, nginxRPS),
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %.0f µs | %.0f µs | %s | %s | %s | %s | %s | %d |\n",
+			t.name, rps, ratio(rps, bareRPS), ratio(rps, tunedRPS), ratio(rps, nginxRPS),
 			med(t.name, func(s sample) float64 { return s.p50 }), med(t.name, func(s sample) float64 { return s.p99 }),
 			addedS, addedR, cpuS, rssIS, rssLS, errs)
 	}
 }
+
+const (
+	bareName  = "bare ReverseProxy"
+	tunedName = "bare ReverseProxy, tuned"
+)
 
 func orDash(s string) string {
 	if s == "" {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/admin"
 	"github.com/spotify-token-proxy/spotify-token-proxy/config"
@@ -105,9 +104,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 
 	transport := proxy.NewTransport(cfg.UpstreamTimeout)
 	defer transport.CloseIdleConnections()
-	instrumented := promhttp.InstrumentRoundTripperInFlight(m.UpstreamInFlight,
-		promhttp.InstrumentRoundTripperCounter(m.UpstreamRequests,
-			promhttp.InstrumentRoundTripperDuration(m.UpstreamDuration, transport)))
+	instrumented := m.InstrumentUpstream(transport)
 	px, err := proxy.New(proxy.Config{
 		Upstream: cfg.APIURL, Tokens: src, DefaultAccount: cfg.DefaultAccount, MaxReplayBody: cfg.MaxReplayBody,
 		ProxyAuthToken: cfg.ProxyAuthToken, Transport: instrumented, Metrics: m, Logger: log,
