@@ -172,7 +172,9 @@ func TestChaosTokenEndpointOutage(t *testing.T) {
 	e.addTokenFault(window{from, to, "token endpoint 503"})
 	e.setLatency(slowTokenLatency)
 	e.note("503s cleared; the token endpoint is slow (%s > LOCK_TTL %s)", slowTokenLatency, lockTTL)
-	e.recover(to, 90*time.Second, 0)
+	// The backoff is capped at 15 s while callers get errors (RetryMaxExpired), and
+	// a call takes slowTokenLatency.
+	e.recover(to, 30*time.Second, 0)
 	e.note("first refresh of every account after the outage: %s after it ended", firstOKAfter(e, to))
 	e.run(pick(8*time.Second, 30*time.Second))
 	e.setLatency(0)

@@ -131,8 +131,8 @@
 //
 // Each scenario also fails if it does not recover: after its fault ends, every
 // account must be refreshed and every replica in rotation must serve every account
-// again within a bound (30 s / 60 s; 90 s after the token endpoint outage, whose
-// backoff may reach a minute).
+// again within a bound (30 s / 60 s; 30 s after the token endpoint outage, where
+// the backoff is capped at 15 s while callers get errors).
 //
 // A failed scenario logs its timeline, every token call, and the warnings and
 // errors of each replica's log, and keeps all logs.

@@ -21,7 +21,9 @@
 //     only then is the account marked reauth_required, and it is tried again after
 //     ReauthBackoff. Refresh tokens are never deleted on errors.
 //   - Temporary failures (5xx, timeouts) back off exponentially with jitter while the
-//     current token is served as long as it is valid.
+//     current token is served as long as it is valid. The backoff is capped at
+//     RetryMax (1m) while a valid token is served, and at RetryMaxExpired (15s) once
+//     none is left, so callers get tokens again soon after the endpoint recovers.
 //
 // The refresh of one account across replicas:
 //

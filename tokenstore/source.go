@@ -80,8 +80,11 @@ type Config struct {
 	RefreshTimeout time.Duration // one token endpoint call, lock wait included (default 20s)
 	ReauthBackoff  time.Duration // after invalid_grant, wait this long before trying the token again (default 5m)
 	RetryBase      time.Duration // first backoff after a temporary failure (default 1s)
-	RetryMax       time.Duration // backoff cap (default 1m)
-	CacheSize      int           // accounts kept in process (default 10000); least recently used go first
+	RetryMax       time.Duration // backoff cap while the current token is still served (default 1m)
+	// RetryMaxExpired: backoff cap when no valid token is left, so callers get errors
+	// until the next call succeeds (default 15s; at most RetryMax).
+	RetryMaxExpired time.Duration
+	CacheSize       int // accounts kept in process (default 10000); least recently used go first
 	// RecheckAfter: a cached token older than this is re-read from the store in the
 	// background (a fallback for missed invalidations; default 1m).
 	RecheckAfter time.Duration
@@ -130,6 +133,9 @@ type entry struct {
 	flight    *flight
 	failures  int       // consecutive token-endpoint failures, guarded by mu
 	notBefore time.Time // no token-endpoint call before this (backoff), guarded by mu
+	// notBeforeExpired: the same once no valid token is left to serve (a shorter
+	// backoff), guarded by mu
+	notBeforeExpired time.Time
 
 	pmu     sync.Mutex
 	pending *pendingWrite // a rotated refresh token the store has not taken yet
@@ -175,6 +181,8 @@ func NewSource(cfg Config) *Source {
 	def(&cfg.ReauthBackoff, 5*time.Minute)
 	def(&cfg.RetryBase, time.Second)
 	def(&cfg.RetryMax, time.Minute)
+	def(&cfg.RetryMaxExpired, 15*time.Second)
+	cfg.RetryMaxExpired = min(cfg.RetryMaxExpired, cfg.RetryMax)
 	def(&cfg.RecheckAfter, time.Minute)
 	def(&cfg.ScanInterval, time.Minute)
 	if cfg.CacheSize <= 0 {
@@ -567,7 +575,13 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, err
 		return nil, ErrNoToken
 	}
 	e.mu.Lock()
-	wait, failures := e.notBefore.Sub(s.now()), e.failures
+	until := e.notBefore
+	if !s.servable(prev, w.bad) {
+		// The token ran out during a long backoff: callers get errors now, so the
+		// shorter backoff applies.
+		until = e.notBeforeExpired
+	}
+	wait, failures := until.Sub(s.now()), e.failures
 	e.mu.Unlock()
 	if wait > 0 {
 		return s.unavailable(e, prev, w.bad, fmt.Errorf("the token endpoint failed %d times; next try in %s", failures, wait.Round(time.Millisecond)), wait)
@@ -645,11 +659,11 @@ func (s *Source) refresh(ctx context.Context, e *entry, rec Record, lease Lease,
 	case err != nil:
 		s.m.Refresh(w.trigger, metrics.ResultError, took)
 		s.log.Warn("token refresh failed", "account", e.account, "trigger", w.trigger, "error", err)
-		return s.unavailable(e, prev, w.bad, err, s.failed(e))
+		return s.unavailable(e, prev, w.bad, err, s.failed(e, s.servable(prev, w.bad)))
 	}
 	s.m.Refresh(w.trigger, metrics.ResultSuccess, took)
 	e.mu.Lock()
-	e.failures, e.notBefore = 0, time.Time{}
+	e.failures, e.notBefore, e.notBeforeExpired = 0, time.Time{}, time.Time{}
 	e.mu.Unlock()
 
 	now := s.now()
@@ -676,15 +690,22 @@ func (s *Source) refresh(ctx context.Context, e *entry, rec Record, lease Lease,
 }
 
 // failed counts a token-endpoint failure and returns the backoff before the next
-// call: exponential from RetryBase, capped at RetryMax, with jitter in [b/2, b].
-func (s *Source) failed(e *entry) time.Duration {
+// call: exponential from RetryBase, with jitter in [b/2, b], capped at RetryMax while
+// a valid token is still served and at RetryMaxExpired when callers get errors, so
+// they get tokens again soon after the token endpoint recovers.
+func (s *Source) failed(e *entry, serving bool) time.Duration {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.failures++
-	b := min(s.cfg.RetryBase<<min(e.failures-1, 16), s.cfg.RetryMax)
-	b = b/2 + rand.N(b/2+1)
-	e.notBefore = s.now().Add(b)
-	return b
+	jitter := func(b time.Duration) time.Duration { return b/2 + rand.N(b/2+1) }
+	exp := s.cfg.RetryBase << min(e.failures-1, 16)
+	now := s.now()
+	long, short := jitter(min(exp, s.cfg.RetryMax)), jitter(min(exp, s.cfg.RetryMaxExpired))
+	e.notBefore, e.notBeforeExpired = now.Add(long), now.Add(min(short, long))
+	if serving {
+		return long
+	}
+	return min(short, long)
 }
 
 // write stores next conditionally on the version of read. A rejected write is
@@ -842,7 +863,7 @@ func (s *Source) invalidGrant(ctx context.Context, e *entry, rec Record, lease L
 // Retry-After retry, remembered for at most errRecheck.
 func (s *Source) unavailable(e *entry, prev *cached, bad string, cause error, retry time.Duration) (*Credential, error) {
 	now := s.now()
-	if prev != nil && prev.err == nil && prev.cred.AccessToken != bad && now.Before(prev.validUntil) {
+	if s.servable(prev, bad) {
 		c := *prev
 		c.retryAt = now.Add(retry)
 		e.state.Store(&c)
@@ -851,6 +872,11 @@ func (s *Source) unavailable(e *entry, prev *cached, bad string, cause error, re
 	err := &UnavailableError{RetryAfter: retry, Err: cause}
 	s.remember(e, err, now.Add(retry))
 	return nil, err
+}
+
+// servable tells whether unavailable would answer with the previous token.
+func (s *Source) servable(prev *cached, bad string) bool {
+	return prev != nil && prev.err == nil && prev.cred.AccessToken != bad && s.now().Before(prev.validUntil)
 }
 
 // storeError counts a failed store operation and notes when it happened.

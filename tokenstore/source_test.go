@@ -327,7 +327,9 @@ func TestInvalidGrantMarksReauthWithoutHammering(t *testing.T) {
 }
 
 func TestTemporaryFailureBacksOffAndRecovers(t *testing.T) {
-	f := newFixture(t, func(c *tokenstore.Config) { c.RetryBase = 10 * time.Second; c.RetryMax = time.Minute })
+	f := newFixture(t, func(c *tokenstore.Config) {
+		c.RetryBase, c.RetryMax, c.RetryMaxExpired = 10*time.Second, time.Minute, time.Minute
+	})
 	f.seed(t, "default")
 	f.sp.failNext = 3
 	ctx := context.Background()
@@ -356,6 +358,56 @@ func TestTemporaryFailureBacksOffAndRecovers(t *testing.T) {
 	}
 	if got := refreshes(f.m, "expired", "error"); got != 3 {
 		t.Fatalf("error refreshes = %v, want 3", got)
+	}
+}
+
+// While callers get errors, the backoff stays short (RetryMaxExpired), so tokens come
+// back soon after the token endpoint does.
+func TestBackoffIsShortWhenNoTokenIsLeft(t *testing.T) {
+	f := newFixture(t, func(c *tokenstore.Config) {
+		c.RetryBase, c.RetryMax, c.RetryMaxExpired = 10*time.Second, 10*time.Minute, 15*time.Second
+	})
+	f.seed(t, "default")
+	f.sp.failNext = 8
+	ctx := context.Background()
+	for i := range 8 {
+		_, err := f.src.Token(ctx, "default")
+		var ue *tokenstore.UnavailableError
+		if !errors.As(err, &ue) || ue.RetryAfter > 15*time.Second {
+			t.Fatalf("failure %d: %v, want UnavailableError with Retry-After ≤ 15s", i+1, err)
+		}
+		f.clock.Add(ue.RetryAfter + time.Millisecond)
+	}
+	if _, err := f.src.Token(ctx, "default"); err != nil {
+		t.Fatalf("after the endpoint recovered: %v", err)
+	}
+	if n := f.sp.calls.Load(); n != 9 {
+		t.Fatalf("token calls = %d, want 9", n)
+	}
+}
+
+// A token that runs out during a long backoff (failures while it was still served)
+// switches to the short one: the next request after it tries the endpoint again.
+func TestBackoffShortensWhenTheServedTokenExpires(t *testing.T) {
+	f := newFixture(t, func(c *tokenstore.Config) {
+		c.RetryBase, c.RetryMax, c.RetryMaxExpired = 5*time.Minute, 10*time.Minute, 15*time.Second
+	})
+	f.seed(t, "default")
+	ctx := context.Background()
+	c1, err := f.src.Token(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sp.failNext = 1
+	f.clock.Add(time.Hour - time.Minute) // inside the refresh-ahead window
+	if c, err := f.src.Token(ctx, "default"); err != nil || c.AccessToken != c1.AccessToken {
+		t.Fatalf("valid token not served: %v", err)
+	}
+	waitFor(t, func() bool { return refreshes(f.m, "ahead", "error") == 1 })
+	f.clock.Add(2 * time.Minute) // expired; the long backoff (≥ 2.5 min) has not ended
+	c2, err := f.src.Token(ctx, "default")
+	if err != nil || c2.AccessToken == c1.AccessToken {
+		t.Fatalf("after expiry: %v, want a new token", err)
 	}
 }
 
