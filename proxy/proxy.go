@@ -25,9 +25,9 @@ import (
 type TokenSource interface {
 	// Token returns a valid token for account.
 	Token(ctx context.Context, account string) (*tokenstore.Credential, error)
-	// Invalidate reports that Spotify answered 401 to usedToken, sent at sentAt, and
-	// returns a replacement (one whose refresh began after sentAt, or a new one).
-	Invalidate(ctx context.Context, account, usedToken string, sentAt time.Time) (*tokenstore.Credential, error)
+	// Invalidate reports that Spotify's 401 to usedToken arrived at rejectedAt, and
+	// returns a replacement (one whose refresh began after rejectedAt, or a new one).
+	Invalidate(ctx context.Context, account, usedToken string, rejectedAt time.Time) (*tokenstore.Credential, error)
 }
 
 // Config configures a Proxy. Upstream and Tokens are required.
@@ -271,11 +271,11 @@ func (e *tokenErr) Error() string { return e.err.Error() }
 func (e *tokenErr) Unwrap() error { return e.err }
 
 func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
-	sent := t.p.now()
 	resp, err := t.base.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
+	rejected := t.p.now()
 	st, _ := req.Context().Value(stateKey{}).(*state)
 	if st == nil || !st.replay {
 		return resp, nil // a body too large to replay: the 401 passes through
@@ -283,7 +283,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Drain (a little) so the connection can be reused, then close.
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 	resp.Body.Close()
-	cred, err := t.p.cfg.Tokens.Invalidate(req.Context(), st.account, st.cred.AccessToken, sent)
+	cred, err := t.p.cfg.Tokens.Invalidate(req.Context(), st.account, st.cred.AccessToken, rejected)
 	if err != nil {
 		t.p.m.Retry(false)
 		return nil, &tokenErr{err}

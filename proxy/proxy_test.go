@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
@@ -35,6 +36,7 @@ type fakeTokens struct {
 	err         error
 	invalidates atomic.Int64
 	invErr      error
+	rejectedAt  time.Time // as passed to the last Invalidate
 }
 
 func (f *fakeTokens) cred(account string) *tokenstore.Credential {
@@ -54,10 +56,11 @@ func (f *fakeTokens) Token(_ context.Context, account string) (*tokenstore.Crede
 	return f.cred(account), nil
 }
 
-func (f *fakeTokens) Invalidate(_ context.Context, account, used string, _ time.Time) (*tokenstore.Credential, error) {
+func (f *fakeTokens) Invalidate(_ context.Context, account, used string, rejectedAt time.Time) (*tokenstore.Credential, error) {
 	f.invalidates.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.rejectedAt = rejectedAt
 	if f.invErr != nil {
 		return nil, f.invErr
 	}
@@ -345,6 +348,31 @@ func TestRetryAfter401ReplaysBody(t *testing.T) {
 				t.Fatal("retry not counted")
 			}
 		})
+	}
+}
+
+// The token source is told when the 401 arrived, not when the request was sent: a
+// token refreshed while the request was in flight may have died with the one it used.
+func TestInvalidateGetsTheTimeThe401Arrived(t *testing.T) {
+	clk := testclock.New(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+	var dead sync.Map
+	dead.Store("Bearer tok-default-0", true)
+	answer := expiring(&dead)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		clk.Add(3 * time.Second) // Spotify takes its time
+		answer(w, r, body)
+	})
+	e := newProxy(t, up, func(c *proxy.Config) { c.Now = clk.Now })
+	sent := clk.Now()
+	resp, _ := do(t, newReq(t, "GET", e.proxy.URL+"/v1/me", nil))
+	if resp.StatusCode != 202 {
+		t.Fatalf("status %d, want the retried answer", resp.StatusCode)
+	}
+	e.tokens.mu.Lock()
+	got := e.tokens.rejectedAt
+	e.tokens.mu.Unlock()
+	if want := sent.Add(3 * time.Second); !got.Equal(want) {
+		t.Fatalf("Invalidate got %s, want the 401's arrival %s (sent %s)", got, want, sent)
 	}
 }
 

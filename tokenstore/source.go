@@ -360,15 +360,16 @@ func (s *Source) Fresh(ctx context.Context, account string) (*Credential, error)
 	return s.join(ctx, e, want{trigger: metrics.TriggerAdmin})
 }
 
-// Invalidate is called when Spotify answered 401 to usedToken, sent at sentAt. If
+// Invalidate is called when Spotify's 401 to usedToken arrived at rejectedAt. If
 // usedToken is still the current token, the account is re-read: a stored token whose
-// refresh began after sentAt (so Spotify issued it after it rejected our request), or
-// that a peer refreshed because of a 401 too, is taken; anything else may have died in
-// the same revocation (it kills every token of the moment), so the account is
-// refreshed. A newer cached token is taken on the same terms.
-func (s *Source) Invalidate(ctx context.Context, account, usedToken string, sentAt time.Time) (*Credential, error) {
+// refresh began after rejectedAt (so Spotify issued it after whatever made it reject
+// ours), or that a peer refreshed because of a 401 too, is taken. Anything else may
+// have died in the same revocation (it kills every token of the moment), including a
+// token refreshed while our request was in flight, so the account is refreshed. A
+// newer cached token is taken on the same terms.
+func (s *Source) Invalidate(ctx context.Context, account, usedToken string, rejectedAt time.Time) (*Credential, error) {
 	e := s.entry(account)
-	w := want{trigger: metrics.TriggerUnauthorized, bad: usedToken, since: sentAt}
+	w := want{trigger: metrics.TriggerUnauthorized, bad: usedToken, since: rejectedAt}
 	if c := e.state.Load(); c != nil && c.err == nil && s.now().Before(c.validUntil) && s.satisfies(c.rec, w) {
 		return c.cred, nil
 	}
@@ -379,7 +380,7 @@ func (s *Source) Invalidate(ctx context.Context, account, usedToken string, sent
 type want struct {
 	trigger string    // metrics trigger; "" for a background re-check of the store
 	bad     string    // the token Spotify answered 401 to
-	since   time.Time // with bad: when the rejected request was sent
+	since   time.Time // with bad: when Spotify's 401 arrived
 }
 
 // background starts a refresh (trigger non-empty) or a store re-check without
@@ -465,9 +466,10 @@ func (s *Source) usable(rec Record, bad string, fresh bool) bool {
 // satisfies reports whether a stored record answers w without a refresh.
 func (s *Source) satisfies(rec Record, w want) bool {
 	if w.trigger == metrics.TriggerUnauthorized {
-		// A token whose refresh began after the rejected request was sent, or that a
-		// peer refreshed because of a 401 too (after the same revocation), is alive;
-		// one refreshed earlier for another reason may have died with ours.
+		// A token whose refresh began after the 401 arrived, or that a peer refreshed
+		// because of a 401 too (after the same revocation), is alive; one refreshed
+		// earlier for another reason may have died with ours, even while our request
+		// was in flight.
 		return s.usable(rec, w.bad, false) &&
 			(rec.RefreshedAt.After(w.since) || rec.RefreshTrigger == metrics.TriggerUnauthorized)
 	}

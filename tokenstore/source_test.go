@@ -568,6 +568,24 @@ func TestInvalidateTakesOnlyTokensRefreshedAfterTheRequest(t *testing.T) {
 	}
 }
 
+// A token refreshed for another reason while the rejected request was in flight may
+// have died in the revocation that made Spotify answer 401: it is not taken, the
+// account is refreshed.
+func TestInvalidateRefusesATokenRefreshedWhileTheRequestWasInFlight(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, "default")
+	ctx := context.Background()
+	c1, _ := f.src.Token(ctx, "default")
+	f.clock.Add(time.Second) // the request with c1 is sent
+	f.clock.Add(time.Second)
+	f.putPeerToken(t, "default", "peer-in-flight", f.clock.Now()) // a peer refreshes ahead
+	f.clock.Add(time.Second)                                      // the 401 arrives
+	c2, err := f.src.Invalidate(ctx, "default", c1.AccessToken, f.clock.Now())
+	if err != nil || c2.AccessToken == "peer-in-flight" || f.sp.calls.Load() != 2 {
+		t.Fatalf("took a token refreshed while the request was in flight (%v, calls %d)", err, f.sp.calls.Load())
+	}
+}
+
 // A remembered reauth_required answers for a moment only; then the store is read
 // again, so a repair by a peer is seen even if its invalidation message was lost.
 func TestRememberedReauthSeesARepairWithoutNotification(t *testing.T) {
