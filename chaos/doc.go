@@ -73,8 +73,8 @@
 //	TestChaosAccessRevoked       the emulator revokes every access token (revoke-access)
 //	                             4 / 10 times, every other time right after a refresh
 //	                             event (so the newest stored token dies too): every
-//	                             replica gets 401s and must refresh once per account
-//	                             and retry; no non-200 is allowed.
+//	                             replica gets 401s and must refresh and retry; no
+//	                             non-200 is allowed.
 //
 // Rotation runs throughout every scenario. Faults are waited for as conditions (a
 // token call in flight, every account refreshed after the fault, every replica
@@ -116,7 +116,10 @@
 //	    account's previous token (from the previous successful refresh) entered its
 //	    refresh-ahead window (issued + lifetime - REFRESH_AHEAD, 0.2 s tolerance),
 //	    with no revocation in between: a token call nobody needed, whatever the
-//	    number of replicas. Must be 0.
+//	    number of replicas. Must be 0. A refresh within a second of a revocation
+//	    around the previous call is its effect: a replica whose 401 arrives after a
+//	    peer's call began cannot tell whether that token was issued before the
+//	    revocation, and refreshes again rather than retry with a dead token.
 //	  - invalid_grant: the emulator's count. Must be 0: with rotation, a refresh
 //	    with a token another replica already rotated away is exactly what a lost
 //	    race, a lost write or a late writer produces.

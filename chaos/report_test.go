@@ -138,6 +138,13 @@ func covered(ivs []interval, from, to time.Time) bool {
 // entered its refresh-ahead window (timestamps are taken in this process).
 const duplicateTolerance = 200 * time.Millisecond
 
+// revocationEcho: how far from a revocation a second refresh is still its effect. A
+// replica whose 401 arrives after a peer's refresh call began cannot tell whether
+// Spotify issued the peer's token before the revocation (dead) or after it, so it
+// refreshes again; 401s arrive up to a request's latency after the revocation, and
+// revocation times are taken when the emulator's control call returned.
+const revocationEcho = time.Second
+
 // finish stops the load, waits for the token calls to settle, checks everything and
 // adds the scenario's row to the table.
 func (e *env) finish() {
@@ -279,7 +286,8 @@ func (e *env) finish() {
 	r.refreshes = r.callsOK
 
 	// Duplicates: a successful refresh that started before the previous token of the
-	// account entered its refresh-ahead window, with no revocation in between.
+	// account entered its refresh-ahead window, with no revocation in between (or
+	// within revocationEcho of the previous call's start).
 	var dups []string
 	for acct, oks := range perAccount {
 		sort.Slice(oks, func(i, j int) bool { return oks[i].end.Before(oks[j].end) })
@@ -289,7 +297,7 @@ func (e *env) finish() {
 			need := prev.end.Add(prev.expiresIn - ahead - duplicateTolerance)
 			forced := false
 			for _, rv := range revocations {
-				if rv.After(prev.end) && !rv.After(c.start) {
+				if rv.After(prev.start.Add(-revocationEcho)) && !rv.After(c.start.Add(revocationEcho)) {
 					forced = true
 				}
 			}

@@ -1222,3 +1222,58 @@ func TestNewRedisClient(t *testing.T) {
 		}
 	})
 }
+
+// A 401 on replica b while replica a refreshes ahead: b waits for a's lock and finds
+// a's new token, but a got it before b's 401 arrived (it may have died in the same
+// revocation), so b refreshes instead of taking it.
+func TestRedisInvalidateDoesNotTakeAPeersTokenFromBeforeThe401(t *testing.T) {
+	_, client := newMiniredis(t)
+	ctx := context.Background()
+	prefix := testPrefix()
+	clk := newManualClock()
+	sp := newSpotifyStub(clk.Now, time.Hour)
+	a := newReplica(t, client, prefix, sp, clk.Now, replicaOptions{})
+	b := newReplica(t, client, prefix, sp, clk.Now, replicaOptions{})
+	if ok, err := a.src.Seed(ctx, "default", sp.issueRefreshToken()); !ok || err != nil {
+		t.Fatalf("seed: %v %v", ok, err)
+	}
+	c1, err := a.src.Token(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inCall, release := make(chan struct{}), make(chan struct{})
+	sp.gate = func(n int64) {
+		if n == 2 { // a's refresh-ahead, holding the lock
+			close(inCall)
+			<-release
+		}
+	}
+	clk.Add(time.Hour - time.Minute)
+	if c, err := a.src.Token(ctx, "default"); err != nil || c.AccessToken != c1.AccessToken {
+		t.Fatalf("a did not serve its valid token: %v", err)
+	}
+	<-inCall
+	clk.Add(time.Second) // b's 401 to c1 arrives
+	got := make(chan error, 1)
+	var c2 *tokenstore.Credential
+	go func() {
+		var err error
+		c2, err = b.src.Invalidate(ctx, "default", c1.AccessToken, clk.Now())
+		got <- err
+	}()
+	waitUntil(t, "b waits for the lock", func() bool { return b.locker.entered.Load() == 1 })
+	close(release)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	issued := sp.issuedTokens()
+	if len(issued) != 3 || c2.AccessToken != issued[2] {
+		t.Fatalf("b got %s; issued %v: want a refresh of its own after a's", c2.AccessToken, issued)
+	}
+	if sp.invalid.Load() != 0 {
+		t.Fatal("invalid_grant: b refreshed with a rotated token")
+	}
+	if n := b.race(metrics.RacePeerRefreshed); n != 0 {
+		t.Fatalf("b took the peer's token after the lock (peer_refreshed = %v)", n)
+	}
+}

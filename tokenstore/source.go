@@ -425,13 +425,27 @@ func (s *Source) join(ctx context.Context, e *entry, w want) (*Credential, error
 			return nil, ctx.Err()
 		}
 		// A flight started for another reason (a background re-check, a refresh-ahead
-		// that fell back to the old token) may hand back the token this caller must
+		// that fell back to the old token, or one that got its token before the
+		// revocation behind this caller's 401) may hand back a token this caller must
 		// not use: wait for one flight of its own.
-		if round == 0 && f.err == nil && w.bad != "" && f.cred.AccessToken == w.bad {
+		if round == 0 && f.err == nil && w.bad != "" && !s.answers(e, f.cred, w) {
 			continue
 		}
 		return f.cred, f.err
 	}
+}
+
+// answers tells whether cred, handed back by a flight this caller joined, serves a
+// caller whose token got a 401: not that token, and, when cred is the published
+// token, one that satisfies w.
+func (s *Source) answers(e *entry, cred *Credential, w want) bool {
+	if cred.AccessToken == w.bad {
+		return false
+	}
+	if c := e.state.Load(); c != nil && c.err == nil && c.cred.AccessToken == cred.AccessToken {
+		return s.satisfies(c.rec, w)
+	}
+	return true
 }
 
 // fly runs one flight. It is detached from the callers' contexts: a caller that gives
@@ -624,7 +638,13 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, err
 	}
 	switch {
 	case err == nil:
-		if r2.Version != rec.Version && s.usable(r2, w.bad, false) {
+		// A peer wrote while we waited for the lock. After a 401 its token is taken on
+		// satisfies' terms: one it got before the 401 arrived may have died with ours.
+		taken := s.usable(r2, w.bad, false)
+		if w.trigger == metrics.TriggerUnauthorized {
+			taken = s.satisfies(r2, w)
+		}
+		if r2.Version != rec.Version && taken {
 			s.m.Race(metrics.RacePeerRefreshed)
 			return s.publish(e, r2), nil
 		}

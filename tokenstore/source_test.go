@@ -586,6 +586,44 @@ func TestInvalidateRefusesATokenRefreshedWhileTheRequestWasInFlight(t *testing.T
 	}
 }
 
+// A 401 that arrives while a refresh-ahead is in flight does not take that refresh's
+// token: Spotify issued it before the 401, so it may have died in the same revocation.
+// The caller waits for a refresh of its own.
+func TestInvalidateDuringARefreshAheadRefreshesAgain(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, "default")
+	ctx := context.Background()
+	c1, _ := f.src.Token(ctx, "default")
+	f.sp.block = make(chan struct{})
+	f.clock.Add(time.Hour - time.Minute) // inside the ahead window
+	if c, err := f.src.Token(ctx, "default"); err != nil || c.AccessToken != c1.AccessToken {
+		t.Fatalf("valid token not served during the refresh-ahead: %v", err)
+	}
+	waitFor(t, func() bool { return f.sp.calls.Load() == 2 }) // the ahead call is in flight
+	f.clock.Add(time.Second)                                  // the 401 to c1 arrives
+	type result struct {
+		cred *tokenstore.Credential
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		c, err := f.src.Invalidate(ctx, "default", c1.AccessToken, f.clock.Now())
+		got <- result{c, err}
+	}()
+	waitFor(t, func() bool { return testutil.ToFloat64(f.m.RefreshRaces.WithLabelValues("coalesced")) == 1 })
+	close(f.sp.block)
+	r := <-got
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	f.sp.mu.Lock()
+	last := f.sp.lastToken
+	f.sp.mu.Unlock()
+	if n := f.sp.calls.Load(); n != 3 || r.cred.AccessToken != last {
+		t.Fatalf("got %s after %d token calls; want the token of a third call (%s)", r.cred.AccessToken, n, last)
+	}
+}
+
 // A remembered reauth_required answers for a moment only; then the store is read
 // again, so a repair by a peer is seen even if its invalidation message was lost.
 func TestRememberedReauthSeesARepairWithoutNotification(t *testing.T) {
