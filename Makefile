@@ -3,6 +3,8 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin
+# loadbench flags; -gogc adds the file-store proxy with that GOGC (the memory/CPU trade-off)
+BENCH_FLAGS ?= -gogc 400
 
 .PHONY: build run demo test test-short lint bench chaos soak chart-lint chart-docs docker clean
 
@@ -45,7 +47,7 @@ chaos-short:
 bench: build
 	$(GO) build -o $(BIN)/bench-upstream ./bench/upstream
 	$(GO) build -o $(BIN)/bench-bareproxy ./bench/bareproxy
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./proxy/
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./proxy/ ./metrics/
 	$(GO) run ./bench/loadbench -bin $(BIN) $(BENCH_FLAGS)
 	$(GO) run ./bench/storm
 	$(GO) run ./bench/scale

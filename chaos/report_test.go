@@ -287,7 +287,7 @@ func (e *env) finish() {
 
 	// Duplicates: a successful refresh that started before the previous token of the
 	// account entered its refresh-ahead window, with no revocation in between (or
-	// within revocationEcho of the previous call's start).
+	// around the previous call, this refresh coming within revocationEcho of it).
 	var dups []string
 	for acct, oks := range perAccount {
 		sort.Slice(oks, func(i, j int) bool { return oks[i].end.Before(oks[j].end) })
@@ -297,7 +297,13 @@ func (e *env) finish() {
 			need := prev.end.Add(prev.expiresIn - ahead - duplicateTolerance)
 			forced := false
 			for _, rv := range revocations {
-				if rv.After(prev.start.Add(-revocationEcho)) && !rv.After(c.start.Add(revocationEcho)) {
+				// After the previous answer: its token died. Around the previous call
+				// (from revocationEcho before its start to its answer), with this refresh
+				// within revocationEcho of the revocation: a replica could not tell
+				// whether that call's token was issued before the revocation.
+				after := rv.After(prev.end) && !rv.After(c.start)
+				around := rv.After(prev.start.Add(-revocationEcho)) && !rv.After(prev.end) && !c.start.After(rv.Add(revocationEcho))
+				if after || around {
 					forced = true
 				}
 			}

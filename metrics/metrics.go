@@ -135,7 +135,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "spotify_proxy_upstream_rate_limited_total", Help: "Upstream answers with status 429.",
 		}),
 		Accounts: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "spotify_proxy_accounts", Help: "Accounts in the token store, by status (recomputed every minute).",
+			Name: "spotify_proxy_accounts", Help: "Accounts in the token store, by status (recomputed periodically, not per scrape).",
 		}, []string{"status"}),
 		RefreshTokenAge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spotify_proxy_refresh_token_age_seconds", Help: "Age of the oldest user authorisation; Spotify refresh tokens die 6 months (15552000 s) after it.",
@@ -217,9 +217,9 @@ type upstreamTransport struct {
 func (t upstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	m := t.m
 	m.UpstreamInFlight.Inc()
+	defer m.UpstreamInFlight.Dec()
 	start := time.Now()
 	resp, err := t.rt.RoundTrip(r)
-	m.UpstreamInFlight.Dec()
 	if err != nil {
 		return nil, err
 	}

@@ -152,6 +152,11 @@ func (s *Source) ScanAccounts(ctx context.Context) {
 		if !mine {
 			sum, ok, err := ss.LoadSummary(ctx)
 			switch {
+			case errors.Is(err, ErrCorrupt):
+				// Counted, but not as a store outage: refreshes do not slow down for a
+				// gauge key, and the next claimant overwrites it.
+				s.m.StoreError(metrics.OpList)
+				s.log.Warn("the account summary is unreadable; the gauges keep their values", "error", err)
 			case err != nil:
 				s.storeError(metrics.OpList)
 				if ctx.Err() == nil {
@@ -159,6 +164,8 @@ func (s *Source) ScanAccounts(ctx context.Context) {
 				}
 			case ok:
 				s.showSummary(sum)
+			default:
+				s.log.Debug("no account summary yet; another replica computes it this interval")
 			}
 			return
 		}

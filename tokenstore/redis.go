@@ -343,8 +343,11 @@ func (s *RedisStore) LoadSummary(ctx context.Context) (Summary, bool, error) {
 		return Summary{}, false, fmt.Errorf("tokenstore: redis: summary: %w", err)
 	}
 	var j summaryJSON
-	if err := json.Unmarshal(b, &j); err != nil || j.ComputedAt.IsZero() {
-		return Summary{}, false, fmt.Errorf("tokenstore: redis: %s does not hold a summary: %w", s.keys.summary(), ErrCorrupt)
+	if err := json.Unmarshal(b, &j); err != nil {
+		return Summary{}, false, fmt.Errorf("tokenstore: redis: %s does not hold a summary (%v): %w", s.keys.summary(), err, ErrCorrupt)
+	}
+	if j.ComputedAt.IsZero() {
+		return Summary{}, false, fmt.Errorf("tokenstore: redis: %s does not hold a summary (no computed_at): %w", s.keys.summary(), ErrCorrupt)
 	}
 	return Summary{OK: j.OK, ReauthRequired: j.ReauthRequired, OldestAuthorizedAt: j.OldestAuth, ComputedAt: j.ComputedAt}, true, nil
 }

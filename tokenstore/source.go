@@ -44,6 +44,10 @@ type Credential struct {
 	Scope         string
 
 	header []string // {Authorization}, shared by every request using the credential
+
+	// From the record the Source published it from: when its refresh began and why.
+	refreshedAt time.Time
+	trigger     string
 }
 
 // NewCredential builds a Credential for an access token.
@@ -406,7 +410,8 @@ func (s *Source) join(ctx context.Context, e *entry, w want) (*Credential, error
 	for round := 0; ; round++ {
 		e.mu.Lock()
 		f := e.flight
-		if f == nil {
+		joined := f != nil
+		if !joined {
 			f = &flight{done: make(chan struct{})}
 			e.flight = f
 			e.mu.Unlock()
@@ -428,7 +433,7 @@ func (s *Source) join(ctx context.Context, e *entry, w want) (*Credential, error
 		// that fell back to the old token, or one that got its token before the
 		// revocation behind this caller's 401) may hand back a token this caller must
 		// not use: wait for one flight of its own.
-		if round == 0 && f.err == nil && w.bad != "" && !s.answers(e, f.cred, w) {
+		if joined && round == 0 && f.err == nil && w.bad != "" && !s.answers(f.cred, w) {
 			continue
 		}
 		return f.cred, f.err
@@ -436,16 +441,14 @@ func (s *Source) join(ctx context.Context, e *entry, w want) (*Credential, error
 }
 
 // answers tells whether cred, handed back by a flight this caller joined, serves a
-// caller whose token got a 401: not that token, and, when cred is the published
-// token, one that satisfies w.
-func (s *Source) answers(e *entry, cred *Credential, w want) bool {
+// caller whose token got a 401: not that token and, on satisfies' terms, refreshed
+// after the 401 arrived or because of a 401.
+func (s *Source) answers(cred *Credential, w want) bool {
 	if cred.AccessToken == w.bad {
 		return false
 	}
-	if c := e.state.Load(); c != nil && c.err == nil && c.cred.AccessToken == cred.AccessToken {
-		return s.satisfies(c.rec, w)
-	}
-	return true
+	return w.trigger != metrics.TriggerUnauthorized ||
+		cred.refreshedAt.After(w.since) || cred.trigger == metrics.TriggerUnauthorized
 }
 
 // fly runs one flight. It is detached from the callers' contexts: a caller that gives
@@ -505,6 +508,7 @@ func (s *Source) ahead(rec Record) time.Duration {
 func (s *Source) publish(e *entry, rec Record) *Credential {
 	now := s.now()
 	cred := NewCredential(rec.AccessToken, rec.Expiry, rec.Scope)
+	cred.refreshedAt, cred.trigger = rec.RefreshedAt, rec.RefreshTrigger
 	meta := Record{Account: rec.Account, AccessToken: rec.AccessToken, Expiry: rec.Expiry, RefreshedAt: rec.RefreshedAt,
 		RefreshTrigger: rec.RefreshTrigger, Status: rec.Status}
 	c := &cached{
@@ -553,7 +557,7 @@ func (s *Source) remember(e *entry, err error, until time.Time) {
 }
 
 // obtain is the body of a flight: store read, lock, re-read, refresh, conditional write.
-func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, error) {
+func (s *Source) obtain(ctx context.Context, e *entry, w want) (cred *Credential, err error) {
 	prev := e.state.Load()
 	if prev == nil {
 		prev = e.lastGood.Load()
@@ -581,6 +585,17 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (*Credential, err
 	}
 	if s.satisfies(rec, w) {
 		return s.publish(e, rec), nil
+	}
+	if w.trigger == metrics.TriggerUnauthorized && s.usable(rec, w.bad, false) {
+		// The stored token may have died with the rejected one, so the account is
+		// refreshed. If no refresh can be had now, though, a retry with it may still
+		// work where an error certainly fails the caller.
+		fallback := rec
+		defer func() {
+			if _, ok := errors.AsType[*UnavailableError](err); ok {
+				cred, err = s.publish(e, fallback), nil
+			}
+		}()
 	}
 	if rec.Status == StatusReauthRequired && s.now().Before(rec.ReauthAt.Add(s.cfg.ReauthBackoff)) {
 		s.remember(e, ErrReauthRequired, rec.ReauthAt.Add(s.cfg.ReauthBackoff))
