@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin
 # loadbench flags; -gogc adds the file-store proxy with that GOGC (the memory/CPU trade-off)
-BENCH_FLAGS ?= -gogc 400
+BENCH_FLAGS ?= -rounds 5 -gogc 400
 
 .PHONY: build run demo test test-short lint bench chaos soak chart-lint chart-docs docker clean
 
