@@ -441,14 +441,22 @@ func (s *Source) join(ctx context.Context, e *entry, w want) (*Credential, error
 }
 
 // answers tells whether cred, handed back by a flight this caller joined, serves a
-// caller whose token got a 401: not that token and, on satisfies' terms, refreshed
-// after the 401 arrived or because of a 401.
+// caller whose token got a 401: not that token and, after a 401, trusted as satisfies
+// would trust its record.
 func (s *Source) answers(cred *Credential, w want) bool {
 	if cred.AccessToken == w.bad {
 		return false
 	}
-	return w.trigger != metrics.TriggerUnauthorized ||
-		cred.refreshedAt.After(w.since) || cred.trigger == metrics.TriggerUnauthorized
+	return w.trigger != metrics.TriggerUnauthorized || trustedAfter401(cred.refreshedAt, cred.trigger, w)
+}
+
+// trustedAfter401 tells whether a token refreshed at refreshedAt because of trigger
+// outlives the revocation behind w's 401: its refresh began after the 401 arrived, or
+// a peer refreshed it because of a 401 too (after the same revocation). One refreshed
+// earlier for another reason may have died with ours, even while our request was in
+// flight.
+func trustedAfter401(refreshedAt time.Time, trigger string, w want) bool {
+	return refreshedAt.After(w.since) || trigger == metrics.TriggerUnauthorized
 }
 
 // fly runs one flight. It is detached from the callers' contexts: a caller that gives
@@ -483,12 +491,7 @@ func (s *Source) usable(rec Record, bad string, fresh bool) bool {
 // satisfies reports whether a stored record answers w without a refresh.
 func (s *Source) satisfies(rec Record, w want) bool {
 	if w.trigger == metrics.TriggerUnauthorized {
-		// A token whose refresh began after the 401 arrived, or that a peer refreshed
-		// because of a 401 too (after the same revocation), is alive; one refreshed
-		// earlier for another reason may have died with ours, even while our request
-		// was in flight.
-		return s.usable(rec, w.bad, false) &&
-			(rec.RefreshedAt.After(w.since) || rec.RefreshTrigger == metrics.TriggerUnauthorized)
+		return s.usable(rec, w.bad, false) && trustedAfter401(rec.RefreshedAt, rec.RefreshTrigger, w)
 	}
 	return s.usable(rec, w.bad, true)
 }

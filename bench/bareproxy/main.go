@@ -1,7 +1,7 @@
 // Command bareproxy is the benchmarks' floor: a bare httputil.ReverseProxy that sets a
 // static bearer token. By default it is the stock proxy (default transport, no buffer
-// pool); -tuned gives it the same upstream pool size and pooled copy buffer as
-// spotify-token-proxy, so what is left between the two is the token proxy's own work.
+// pool); -tuned gives it spotify-token-proxy's transport and pooled copy buffers, so
+// what is left between the two is the token proxy's own work.
 package main
 
 import (
@@ -12,13 +12,15 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"sync"
+	"time"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	upstream := flag.String("upstream", "", "upstream base URL")
-	tuned := flag.Bool("tuned", false, "size the upstream connection pool and pool the copy buffers")
+	tuned := flag.Bool("tuned", false, "use spotify-token-proxy's transport and copy-buffer pool")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Host == "" {
@@ -30,10 +32,8 @@ func main() {
 		pr.Out.Header.Set("Authorization", "Bearer static-token")
 	}}
 	if *tuned {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = 1024, 512
-		rp.Transport = t
-		rp.BufferPool = &buffers{}
+		rp.Transport = proxy.NewTransport(30 * time.Second)
+		rp.BufferPool = proxy.NewBufferPool()
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -43,20 +43,4 @@ func main() {
 	fmt.Println("listening on http://" + ln.Addr().String())
 	fmt.Fprintln(os.Stderr, http.Serve(ln, rp))
 	os.Exit(1)
-}
-
-// buffers pools 32 KiB arrays by pointer, so neither Get nor Put allocates.
-type buffers struct{ p sync.Pool }
-
-func (b *buffers) Get() []byte {
-	if a, ok := b.p.Get().(*[32 << 10]byte); ok {
-		return a[:]
-	}
-	return new([32 << 10]byte)[:]
-}
-
-func (b *buffers) Put(s []byte) {
-	if cap(s) == 32<<10 {
-		b.p.Put((*[32 << 10]byte)(s[:32<<10]))
-	}
 }
