@@ -24,6 +24,12 @@
 //     current token is served as long as it is valid. The backoff is capped at
 //     RetryMax (1m) while a valid token is served, and at RetryMaxExpired (15s) once
 //     none is left, so callers get tokens again soon after the endpoint recovers.
+//   - After a 401 (Invalidate), a token is trusted only if its refresh began after the
+//     401 arrived or was itself caused by a 401: a revocation kills every token of the
+//     moment, including one a peer obtained while the rejected request was in flight.
+//     If no refresh can be had, another valid stored token is still better than an error.
+//   - Account gauges (ScanAccounts): on a store replicas share (SummaryStore), one
+//     replica per interval lists the records and saves a summary the others show.
 //
 // The refresh of one account across replicas:
 //
