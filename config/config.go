@@ -46,6 +46,28 @@ type Config struct {
 	LogFormat              string
 	ShutdownTimeout        time.Duration
 	CacheSize              int
+
+	// Listener hardening.
+	BodyReadTimeout     time.Duration // a request body must keep arriving within this
+	MaxReplayMemory     int64         // process-wide cap on bytes held in replay buffers
+	UpstreamIdleTimeout time.Duration // an upstream body with no bytes for this long is cut
+	// AllowedHosts are the Host header names the proxy answers (lower case, no port,
+	// IPv6 without brackets); nil means any Host (ALLOWED_HOSTS=*).
+	AllowedHosts []string
+	// PublicURL is the proxy's base URL as callers reach it; nil means http:// + Host.
+	PublicURL *url.URL
+	// RewriteResponseURLs rewrites the upstream origin's /v1/ URLs in JSON answers
+	// and Location headers to PublicURL.
+	RewriteResponseURLs bool
+	// UnauthorizedRefreshInterval is the per-account floor between 401-caused refreshes.
+	UnauthorizedRefreshInterval time.Duration
+	// AcceptPlaintext lets a store with an encryption key read plaintext records
+	// (a one-time migration; they are sealed on their next write).
+	AcceptPlaintext bool
+	// PublicAdminURL is the admin listener's public base URL (https ⇒ Secure cookies).
+	PublicAdminURL *url.URL
+	// AdminSessionTTL is how long an admin browser session lasts.
+	AdminSessionTTL time.Duration
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -91,6 +113,16 @@ var settings = []setting{
 	{env: "LOG_FORMAT", def: "json", help: "json or text"},
 	{env: "SHUTDOWN_TIMEOUT", def: "20s", help: "drain deadline on SIGTERM"},
 	{env: "CACHE_SIZE", def: "10000", help: "accounts whose tokens are kept in memory (least recently used go first)"},
+	{env: "BODY_READ_TIMEOUT", def: "30s", help: "a request body must arrive within this, else 408 PROXY_BODY_TIMEOUT"},
+	{env: "MAX_REPLAY_MEMORY", def: "64MiB", help: "process-wide cap on request bytes held for replay; past it bodies stream"},
+	{env: "UPSTREAM_IDLE_TIMEOUT", def: "60s", help: "an answer from Spotify that sends no bytes for this long is cut"},
+	{env: "ALLOWED_HOSTS", help: "comma-separated Host names the proxy answers; default localhost, 127.0.0.1, [::1], the LISTEN_ADDR and PUBLIC_URL hosts; * allows any"},
+	{env: "PUBLIC_URL", help: "the proxy's base URL as callers reach it (rewritten paging URLs); default http:// + the request's Host"},
+	{env: "REWRITE_RESPONSE_URLS", def: "true", help: "rewrite Spotify's absolute /v1/ URLs in JSON answers to point at the proxy"},
+	{env: "UNAUTHORIZED_REFRESH_INTERVAL", def: "5s", help: "per-account floor between refreshes caused by 401s"},
+	{env: "TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", def: "false", help: "with TOKEN_ENCRYPTION_KEY: read plaintext records and seal them on their next write (migration)"},
+	{env: "PUBLIC_ADMIN_URL", help: "the admin listener's public base URL; https makes the session cookie Secure"},
+	{env: "ADMIN_SESSION_TTL", def: "12h", help: "how long an admin browser session lasts"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.
@@ -255,6 +287,10 @@ func parse(get func(string) string) (*Config, error) {
 		{"LOCK_TTL", &c.LockTTL, 100 * time.Millisecond},
 		{"UPSTREAM_TIMEOUT", &c.UpstreamTimeout, time.Millisecond},
 		{"SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, 0},
+		{"BODY_READ_TIMEOUT", &c.BodyReadTimeout, time.Millisecond},
+		{"UPSTREAM_IDLE_TIMEOUT", &c.UpstreamIdleTimeout, time.Millisecond},
+		{"UNAUTHORIZED_REFRESH_INTERVAL", &c.UnauthorizedRefreshInterval, 0},
+		{"ADMIN_SESSION_TTL", &c.AdminSessionTTL, time.Minute},
 	} {
 		v := get(d.name)
 		x, err := time.ParseDuration(v)
@@ -268,6 +304,36 @@ func parse(get func(string) string) (*Config, error) {
 	}
 	if c.MaxReplayBody, err = ParseSize(get("MAX_REPLAY_BODY")); err != nil {
 		return nil, &Error{"MAX_REPLAY_BODY", err.Error()}
+	}
+	if c.MaxReplayMemory, err = ParseSize(get("MAX_REPLAY_MEMORY")); err != nil {
+		return nil, &Error{"MAX_REPLAY_MEMORY", err.Error()}
+	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"REWRITE_RESPONSE_URLS", &c.RewriteResponseURLs}, {"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", &c.AcceptPlaintext}} {
+		v := get(b.name)
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, &Error{b.name, fmt.Sprintf("%q: want true or false", v)}
+		}
+		*b.dst = x
+	}
+	if c.AcceptPlaintext && len(c.EncryptionKeys) == 0 {
+		return nil, &Error{"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", "only means something with TOKEN_ENCRYPTION_KEY"}
+	}
+	if v := get("PUBLIC_URL"); v != "" {
+		if c.PublicURL, err = baseURL(get, "PUBLIC_URL"); err != nil {
+			return nil, err
+		}
+	}
+	if v := get("PUBLIC_ADMIN_URL"); v != "" {
+		if c.PublicAdminURL, err = baseURL(get, "PUBLIC_ADMIN_URL"); err != nil {
+			return nil, err
+		}
+	}
+	if c.AllowedHosts, err = allowedHosts(get("ALLOWED_HOSTS"), c.ListenAddr, c.PublicURL); err != nil {
+		return nil, err
 	}
 	c.AuthRedirectURL = get("AUTH_REDIRECT_URL")
 	if c.AuthRedirectURL != "" {
@@ -296,6 +362,49 @@ func parse(get func(string) string) (*Config, error) {
 	}
 	c.CacheSize = n
 	return c, nil
+}
+
+// allowedHosts parses ALLOWED_HOSTS, or builds its default: the loopback names, the
+// host of LISTEN_ADDR when it is a name or a specific address, and PUBLIC_URL's host.
+func allowedHosts(v, listenAddr string, public *url.URL) ([]string, error) {
+	var hosts []string
+	add := func(h string) {
+		h = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+		for _, x := range hosts {
+			if x == h {
+				return
+			}
+		}
+		hosts = append(hosts, h)
+	}
+	if v = strings.TrimSpace(v); v != "" {
+		for _, h := range strings.Split(v, ",") {
+			h = strings.TrimSpace(h)
+			if h == "*" {
+				return nil, nil
+			}
+			if h == "" || strings.ContainsAny(h, "/ @?#") {
+				return nil, &Error{"ALLOWED_HOSTS", fmt.Sprintf("%q is not a host name (comma-separated names, or *)", h)}
+			}
+			if host, _, err := net.SplitHostPort(h); err == nil {
+				h = host // a port is ignored: the check is on the name
+			}
+			add(h)
+		}
+		return hosts, nil
+	}
+	add("localhost")
+	add("127.0.0.1")
+	add("::1")
+	if host, _, err := net.SplitHostPort(listenAddr); err == nil && host != "" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			add(host)
+		}
+	}
+	if public != nil {
+		add(public.Hostname())
+	}
+	return hosts, nil
 }
 
 func secretValue(get func(string) string, name, fileVar string) (string, error) {

@@ -132,3 +132,74 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestHardeningSettings(t *testing.T) {
+	c, err := Load(nil, env(base()), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BodyReadTimeout != 30*time.Second || c.MaxReplayMemory != 64<<20 || c.UpstreamIdleTimeout != time.Minute ||
+		!c.RewriteResponseURLs || c.UnauthorizedRefreshInterval != 5*time.Second || c.AcceptPlaintext ||
+		c.PublicURL != nil || c.PublicAdminURL != nil || c.AdminSessionTTL != 12*time.Hour {
+		t.Fatalf("hardening defaults: %+v", c)
+	}
+	if got := strings.Join(c.AllowedHosts, ","); got != "localhost,127.0.0.1,::1" {
+		t.Fatalf("default ALLOWED_HOSTS with LISTEN_ADDR 127.0.0.1:8080 = %q", got)
+	}
+
+	e := base()
+	e["LISTEN_ADDR"] = "spotify-proxy.internal:8080"
+	e["PUBLIC_URL"] = "http://Proxy.Example:8080/"
+	if c, err = Load(nil, env(e), &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.AllowedHosts, ","); got != "localhost,127.0.0.1,::1,spotify-proxy.internal,proxy.example" {
+		t.Fatalf("ALLOWED_HOSTS from LISTEN_ADDR and PUBLIC_URL = %q", got)
+	}
+	if c.PublicURL.String() != "http://Proxy.Example:8080" {
+		t.Fatalf("PUBLIC_URL = %v", c.PublicURL)
+	}
+
+	e = base()
+	e["LISTEN_ADDR"] = "0.0.0.0:8080"
+	if c, err = Load(nil, env(e), &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.AllowedHosts, ","); got != "localhost,127.0.0.1,::1" {
+		t.Fatalf("a wildcard LISTEN_ADDR must not add a host: %q", got)
+	}
+
+	e = base()
+	e["ALLOWED_HOSTS"] = "a.svc, B.svc.cluster.local:8080 ,[fd00::1]"
+	if c, err = Load(nil, env(e), &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.AllowedHosts, ","); got != "a.svc,b.svc.cluster.local,fd00::1" {
+		t.Fatalf("ALLOWED_HOSTS list = %q", got)
+	}
+	e["ALLOWED_HOSTS"] = "*"
+	if c, err = Load(nil, env(e), &bytes.Buffer{}); err != nil || c.AllowedHosts != nil {
+		t.Fatalf("ALLOWED_HOSTS=* must turn the check off: %v %v", c.AllowedHosts, err)
+	}
+
+	for _, tc := range []struct{ k, v string }{
+		{"BODY_READ_TIMEOUT", "soon"},
+		{"MAX_REPLAY_MEMORY", "lots"},
+		{"UPSTREAM_IDLE_TIMEOUT", "0s"},
+		{"ALLOWED_HOSTS", "http://x/"},
+		{"PUBLIC_URL", "proxy:8080"},
+		{"PUBLIC_ADMIN_URL", "ftp://admin"},
+		{"REWRITE_RESPONSE_URLS", "maybe"},
+		{"UNAUTHORIZED_REFRESH_INTERVAL", "-1s"},
+		{"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", "true"}, // without a key
+		{"ADMIN_SESSION_TTL", "1s"},
+	} {
+		e := base()
+		e[tc.k] = tc.v
+		_, err := Load(nil, env(e), &bytes.Buffer{})
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != tc.k {
+			t.Errorf("%s=%q: got %v, want an error naming %s", tc.k, tc.v, err, tc.k)
+		}
+	}
+}
