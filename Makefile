@@ -5,6 +5,8 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin
 # loadbench flags; -gogc adds the file-store proxy with that GOGC (the memory/CPU trade-off)
 BENCH_FLAGS ?= -rounds 5 -gogc 400
+# bench: also measure the proxy built from this git revision in the same run (e.g. BASELINE=HEAD~1)
+BASELINE ?=
 
 .PHONY: build run demo test test-short lint bench chaos soak chart-lint chart-docs docker clean
 
@@ -48,7 +50,8 @@ bench: build
 	$(GO) build -o $(BIN)/bench-upstream ./bench/upstream
 	$(GO) build -o $(BIN)/bench-bareproxy ./bench/bareproxy
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./proxy/ ./metrics/
-	$(GO) run ./bench/loadbench -bin $(BIN) $(BENCH_FLAGS)
+	@if [ -n "$(BASELINE)" ]; then ./scripts/build-revision.sh "$(BASELINE)" $(BIN)/baseline; fi
+	$(GO) run ./bench/loadbench -bin $(BIN) $(BENCH_FLAGS) $(if $(BASELINE),-baseline-bin $(BIN)/baseline/spotify-token-proxy -baseline-name "$(BASELINE)")
 	$(GO) run ./bench/storm
 	$(GO) run ./bench/scale
 

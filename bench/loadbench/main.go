@@ -41,6 +41,8 @@ type options struct {
 	conns    int
 	useRedis bool
 	gogc     string
+	baseline string // another spotify-token-proxy binary to measure in the same run
+	baseName string
 }
 
 func main() {
@@ -52,6 +54,8 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 64, "concurrent connections")
 	flag.BoolVar(&o.useRedis, "redis", true, "also measure the Redis store (needs redis-server)")
 	flag.StringVar(&o.gogc, "gogc", "", "also measure the proxy (file store) with this GOGC, e.g. 400")
+	flag.StringVar(&o.baseline, "baseline-bin", "", "also measure this spotify-token-proxy binary (file store), e.g. an earlier commit's build")
+	flag.StringVar(&o.baseName, "baseline-name", "baseline", "what to call -baseline-bin in the table")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -145,19 +149,23 @@ func run(o options) (err error) {
 	if err != nil {
 		return err
 	}
+	var startProxyBin func(binary, name string, env ...string) error
 	targets := []target{
 		{name: "direct (upstream stub)", url: upstream},
 		{name: bareName, url: bareURL, pids: pidsOf(bare)},
 		{name: tunedName, url: tunedURL, pids: pidsOf(tuned)},
 	}
 	startProxy := func(name string, env ...string) error {
+		return startProxyBin(bin("spotify-token-proxy"), name, env...)
+	}
+	startProxyBin = func(binary, name string, env ...string) error {
 		listen, admin := procs.FreeAddr(), procs.FreeAddr()
 		env = append(env, "SPOTIFY_CLIENT_ID=bench", "SPOTIFY_CLIENT_SECRET=bench-secret", "SPOTIFY_REFRESH_TOKEN=bench-seed",
 			"SPOTIFY_API_URL="+upstream, "SPOTIFY_ACCOUNTS_URL="+accounts, "LISTEN_ADDR="+listen, "ADMIN_ADDR="+admin,
 			"LOG_LEVEL=warn")
-		cmd := exec.Command(bin("spotify-token-proxy"))
+		cmd := exec.Command(binary)
 		if cpus := serverCPUs(); cpus != "" {
-			cmd = exec.Command("taskset", "-c", cpus, bin("spotify-token-proxy"))
+			cmd = exec.Command("taskset", "-c", cpus, binary)
 		}
 		cmd.Env = append(os.Environ(), env...)
 		logf, _ := os.Create(filepath.Join(work, name+".log"))
@@ -174,6 +182,12 @@ func run(o options) (err error) {
 	}
 	if err := startProxy("spotify-token-proxy (file store)", "TOKEN_FILE="+filepath.Join(work, "tokens.json")); err != nil {
 		return err
+	}
+	if o.baseline != "" {
+		if err := startProxyBin(o.baseline, "spotify-token-proxy "+o.baseName+" (file store)",
+			"TOKEN_FILE="+filepath.Join(work, "tokens-baseline.json")); err != nil {
+			return err
+		}
 	}
 	if o.gogc != "" {
 		if err := startProxy("spotify-token-proxy (file store, GOGC="+o.gogc+")",
