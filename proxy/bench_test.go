@@ -45,10 +45,16 @@ func (s staticTokens) Invalidate(context.Context, string, string, time.Time) (*t
 
 const benchBody = `{"id":"user-1","display_name":"Emulated User 1","type":"user"}`
 
-func benchHandler(b *testing.B, h http.Handler) {
+func benchHandler(b *testing.B, h http.Handler) { benchHandlerHost(b, h, "") }
+
+// benchHandlerHost sends requests with Host host (httptest's default when empty).
+func benchHandlerHost(b *testing.B, h http.Handler, host string) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		req := httptest.NewRequest("GET", "/v1/me", nil)
+		if host != "" {
+			req.Host = host
+		}
 		for pb.Next() {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, req)
@@ -80,6 +86,18 @@ func BenchmarkProxy(b *testing.B) {
 		Tokens: staticTokens{tokenstore.NewCredential("static-token", time.Now().Add(time.Hour), "")},
 	})
 	benchHandler(b, p)
+}
+
+// BenchmarkProxyAllowedHosts is BenchmarkProxy with the Host check on, listing the
+// default ALLOWED_HOSTS (the loopback names).
+func BenchmarkProxyAllowedHosts(b *testing.B) {
+	u, _ := url.Parse("http://upstream")
+	p, _ := proxy.New(proxy.Config{
+		Upstream: u, Transport: staticRT{benchBody}, Metrics: metrics.New(prometheus.NewRegistry()),
+		Tokens:       staticTokens{tokenstore.NewCredential("static-token", time.Now().Add(time.Hour), "")},
+		AllowedHosts: []string{"localhost", "127.0.0.1", "::1"},
+	})
+	benchHandlerHost(b, p, "127.0.0.1:8080")
 }
 
 // BenchmarkProxyWithSource adds the real token source (warm cache, file store).

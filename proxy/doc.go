@@ -1,16 +1,36 @@
 // Package proxy is the reverse proxy in front of the Spotify Web API.
 //
-// A request's path: the proxy checks the optional Proxy-Authorization, picks the
-// account (X-Spotify-Account or the default), asks its TokenSource for a token
-// (answered from memory in the steady state), buffers a body up to MaxReplayBody,
-// and forwards the request with httputil.ReverseProxy (Rewrite, never Director): the
-// caller's Authorization, Proxy-Authorization and X-Spotify-Account are removed and
-// "Authorization: Bearer <token>" is set. Responses stream back unchanged.
+// A request's path: the proxy first refuses what it will not forward, looking only
+// at the request line and headers, so a refused request never reaches the token
+// source: a method other than GET, HEAD, POST, PUT, PATCH and DELETE (405
+// PROXY_METHOD_NOT_ALLOWED, with Allow), an absolute-form target for another host
+// (400), a Host outside AllowedHosts (421 PROXY_FORBIDDEN_HOST; the name is compared
+// without port, brackets or case), and a browser: an Origin header, a Sec-Fetch-Site
+// other than "none", or OPTIONS (403 PROXY_FORBIDDEN_ORIGIN). Browsers are refused
+// because any page could otherwise spend the user's token; server-side clients send
+// neither header. Then it checks the optional Proxy-Authorization, picks the account
+// (X-Spotify-Account or the default), asks its TokenSource for a token (answered from
+// memory in the steady state), buffers a body up to MaxReplayBody, and forwards the
+// request with httputil.ReverseProxy (Rewrite, never Director): the caller's
+// Authorization, Proxy-Authorization and X-Spotify-Account are removed and
+// "Authorization: Bearer <token>" is set. The query string is sent as the caller
+// wrote it, byte for byte. Responses stream back unchanged.
 //
 // On a 401 from Spotify (whatever its message) the token is invalidated — which
 // refreshes it only if it is still the current one — and the request is sent once
 // more with the buffered body. A second 401, or a 401 to a body too large to replay,
 // passes through.
+//
+// Slow and large bodies: a request body's reads have an idle deadline
+// (BodyReadTimeout, renewed by every read, so a long upload that keeps arriving is
+// not cut); a body that stalls, or never starts, ends with 408 PROXY_BODY_TIMEOUT and
+// a closed connection. Requests without a body pay nothing for it. A replay buffer
+// starts at 4 KiB and grows with what has arrived, never with what Content-Length
+// announces, and every byte of it is reserved from MaxReplayMemory, which all
+// requests share; past it, bodies stream (their 401 passes through) until requests
+// end and give their bytes back. An answer from Spotify that sends nothing for
+// UpstreamIdleTimeout is cut and the caller's connection closed; its timer lives in
+// the pooled per-request state, so the hot path allocates nothing for it.
 //
 // Errors the proxy makes itself use Spotify's error shape,
 // {"error":{"status":N,"message":"…","reason":"PROXY_…"}}, so client libraries

@@ -13,7 +13,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
@@ -38,6 +40,21 @@ type Config struct {
 	// MaxReplayBody: request bodies up to this size are buffered so a request that got
 	// a 401 can be retried; larger bodies stream and their 401 passes through.
 	MaxReplayBody int64
+	// MaxReplayMemory caps the bytes all requests together hold in replay buffers;
+	// past it, bodies stream and their 401 passes through. Zero means 64 MiB;
+	// negative, no cap.
+	MaxReplayMemory int64
+	// BodyReadTimeout ends a request whose body sends nothing for this long with 408
+	// PROXY_BODY_TIMEOUT; each read restarts it, so an upload that keeps arriving is
+	// not cut. Zero means 30s; negative, no limit.
+	BodyReadTimeout time.Duration
+	// UpstreamIdleTimeout cuts an answer from Spotify that sends no bytes for this
+	// long, and closes the caller's connection. Zero means 60s; negative, no limit.
+	UpstreamIdleTimeout time.Duration
+	// AllowedHosts are the Host names (no port, IPv6 without brackets; compared
+	// without case) the proxy answers; others get 421 PROXY_FORBIDDEN_HOST. Nil
+	// answers any Host.
+	AllowedHosts []string
 	// ProxyAuthToken, when set, must arrive as "Proxy-Authorization: Bearer <it>".
 	ProxyAuthToken string
 	// Transport to Spotify; default NewTransport(30s).
@@ -56,6 +73,10 @@ type Proxy struct {
 	now       func() time.Time
 	proxyAuth []byte
 	states    sync.Pool
+	// allowedHosts is Config.AllowedHosts in lower case, without brackets.
+	allowedHosts []string
+	// replayHeld is the bytes of MaxReplayMemory reserved by requests in flight.
+	replayHeld atomic.Int64
 }
 
 // Header names the proxy owns.
@@ -79,6 +100,15 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxReplayBody == 0 {
 		cfg.MaxReplayBody = 1 << 20
 	}
+	if cfg.MaxReplayMemory == 0 {
+		cfg.MaxReplayMemory = 64 << 20
+	}
+	if cfg.BodyReadTimeout == 0 {
+		cfg.BodyReadTimeout = 30 * time.Second
+	}
+	if cfg.UpstreamIdleTimeout == 0 {
+		cfg.UpstreamIdleTimeout = 60 * time.Second
+	}
 	if cfg.Transport == nil {
 		cfg.Transport = NewTransport(30 * time.Second)
 	}
@@ -91,6 +121,12 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now}
 	if cfg.ProxyAuthToken != "" {
 		p.proxyAuth = []byte("Bearer " + cfg.ProxyAuthToken)
+	}
+	if cfg.AllowedHosts != nil {
+		p.allowedHosts = make([]string, 0, len(cfg.AllowedHosts))
+		for _, h := range cfg.AllowedHosts {
+			p.allowedHosts = append(p.allowedHosts, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")))
+		}
 	}
 	p.states.New = func() any { return new(state) }
 	p.rp = &httputil.ReverseProxy{
@@ -129,11 +165,21 @@ func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 
 // state is what one request carries from ServeHTTP to the transport.
 type state struct {
-	account string
-	cred    *tokenstore.Credential
-	body    []byte // buffered request body, for replay
-	replay  bool   // the body (if any) is fully buffered
-	status  int    // status sent to the caller, for metrics
+	account  string
+	cred     *tokenstore.Credential
+	body     []byte     // buffered request body, for replay
+	replay   bool       // the body (if any) is fully buffered
+	status   int        // status sent to the caller, for metrics
+	in       *timedBody // the caller's body under BodyReadTimeout, if it has one
+	reserved int64      // bytes of MaxReplayMemory held for body
+	up       idleBody   // the upstream answer's body under UpstreamIdleTimeout
+}
+
+// reset empties s for the next request, keeping the timer of s.up.
+func (s *state) reset() {
+	t := s.up.timer
+	*s = state{}
+	s.up.timer = t
 }
 
 type stateKey struct{}
@@ -142,8 +188,15 @@ type stateKey struct{}
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.now()
 	st := p.states.Get().(*state)
-	*st = state{}
+	st.reset()
+	// Deferred: when Spotify's answer is cut mid-body, the ReverseProxy aborts the
+	// handler with a panic (http.ErrAbortHandler), and the request still counts.
+	defer p.finish(st, r, start)
 	p.serve(w, r, st)
+}
+
+// finish observes the request, gives back its replay memory and pools its state.
+func (p *Proxy) finish(st *state, r *http.Request, start time.Time) {
 	if p.m != nil {
 		status := st.status
 		if status == 0 && r.Context().Err() != nil {
@@ -151,17 +204,21 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		p.m.ObserveRequest(r.Method, status, p.now().Sub(start))
 	}
-	*st = state{}
+	if st.reserved != 0 {
+		p.replayHeld.Add(-st.reserved)
+	}
+	st.up.pending.Wait()
+	st.reset()
 	p.states.Put(st)
 }
 
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, st *state) {
-	if r.Method == http.MethodConnect {
-		st.status = p.fail(w, http.StatusMethodNotAllowed, "PROXY_METHOD_NOT_ALLOWED", "CONNECT is not supported: this proxy only forwards to the Spotify Web API", 0)
-		return
+	if hasBody(r) && p.cfg.BodyReadTimeout > 0 {
+		st.in = newTimedBody(w, r.Body, p.cfg.BodyReadTimeout)
+		r.Body = st.in
 	}
-	if r.URL.Host != "" && r.URL.Host != p.cfg.Upstream.Host {
-		st.status = p.fail(w, http.StatusBadRequest, "PROXY_FORBIDDEN_TARGET", "absolute-form request targets for other hosts are refused", 0)
+	if status := p.refuse(w, r); status != 0 {
+		st.status = status
 		return
 	}
 	if p.proxyAuth != nil {
@@ -187,47 +244,25 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, st *state) {
 	}
 	st.cred = cred
 	if err := p.bufferBody(r, st); err != nil {
+		if errors.Is(err, errBodyTimeout) {
+			st.status = p.bodyTimedOut(w)
+			return
+		}
 		st.status = p.fail(w, http.StatusBadRequest, "PROXY_BAD_REQUEST", "reading the request body failed", 0)
 		return
 	}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 }
 
-// bufferBody reads bodies up to MaxReplayBody into memory so they can be sent twice.
-// A larger body is streamed: the prefix already read is sent first.
-func (p *Proxy) bufferBody(r *http.Request, st *state) error {
-	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		st.replay = true
-		return nil
-	}
-	max := p.cfg.MaxReplayBody
-	if r.ContentLength > max {
-		return nil // streams; not replayable
-	}
-	n := r.ContentLength
-	if n < 0 {
-		n = 4096
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
-	if err != nil {
-		return err
-	}
-	if int64(buf.Len()) > max {
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(buf.Bytes()), r.Body), r.Body}
-		return nil
-	}
-	r.Body.Close()
-	st.body, st.replay = buf.Bytes(), true
-	r.Body = http.NoBody
-	return nil
-}
-
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.cfg.Upstream)
+	// Before Rewrite runs, the ReverseProxy drops the query parameters it cannot
+	// parse (q=rock;pop, q=100%); Spotify gets the caller's query byte for byte.
+	if q := p.cfg.Upstream.RawQuery; q == "" || pr.In.URL.RawQuery == "" {
+		pr.Out.URL.RawQuery = q + pr.In.URL.RawQuery
+	} else {
+		pr.Out.URL.RawQuery = q + "&" + pr.In.URL.RawQuery
+	}
 	h := pr.Out.Header
 	delete(h, headerPAuth)
 	delete(h, HeaderAccount)
@@ -272,12 +307,12 @@ func (e *tokenErr) Error() string { return e.err.Error() }
 func (e *tokenErr) Unwrap() error { return e.err }
 
 func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
+	st, _ := req.Context().Value(stateKey{}).(*state)
+	resp, err := t.send(req, st)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
 	rejected := t.p.now()
-	st, _ := req.Context().Value(stateKey{}).(*state)
 	if st == nil || !st.replay {
 		return resp, nil // a body too large to replay: the 401 passes through
 	}
@@ -295,8 +330,19 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	if st.body != nil {
 		setBody(retry, st.body)
 	}
-	resp, err = t.base.RoundTrip(retry)
+	resp, err = t.send(retry, st)
 	t.p.m.Retry(err == nil && resp.StatusCode != http.StatusUnauthorized)
+	return resp, err
+}
+
+// send is one round trip; the answer's body comes back under UpstreamIdleTimeout.
+func (t *retrier) send(req *http.Request, st *state) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err == nil && st != nil && t.p.cfg.UpstreamIdleTimeout > 0 && resp.Body != nil && resp.Body != http.NoBody &&
+		resp.StatusCode != http.StatusSwitchingProtocols { // an upgraded body is the connection itself
+		st.up.watch(resp.Body, t.p.cfg.UpstreamIdleTimeout)
+		resp.Body = &st.up
+	}
 	return resp, err
 }
 
@@ -305,6 +351,8 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	var status int
 	var te *tokenErr
 	switch {
+	case st != nil && st.in != nil && st.in.timedOut.Load():
+		status = p.bodyTimedOut(w) // a streamed body stopped arriving
 	case errors.As(err, &te):
 		status = p.tokenError(w, r, te.err)
 	case r.Context().Err() != nil:

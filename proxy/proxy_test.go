@@ -35,6 +35,7 @@ type fakeTokens struct {
 	gen         map[string]int
 	err         error
 	invalidates atomic.Int64
+	tokenCalls  atomic.Int64
 	invErr      error
 	rejectedAt  time.Time // as passed to the last Invalidate
 }
@@ -48,6 +49,7 @@ func (f *fakeTokens) cred(account string) *tokenstore.Credential {
 }
 
 func (f *fakeTokens) Token(_ context.Context, account string) (*tokenstore.Credential, error) {
+	f.tokenCalls.Add(1)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -106,6 +108,7 @@ func (u *upstream) requests() []*http.Request {
 type env struct {
 	tokens *fakeTokens
 	m      *metrics.Metrics
+	p      *proxy.Proxy
 	proxy  *httptest.Server
 }
 
@@ -121,6 +124,7 @@ func newProxy(t *testing.T, up *upstream, mutate ...func(*proxy.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.p = p
 	e.proxy = httptest.NewServer(p)
 	t.Cleanup(e.proxy.Close)
 	return e

@@ -108,6 +108,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	px, err := proxy.New(proxy.Config{
 		Upstream: cfg.APIURL, Tokens: src, DefaultAccount: cfg.DefaultAccount, MaxReplayBody: cfg.MaxReplayBody,
 		ProxyAuthToken: cfg.ProxyAuthToken, Transport: instrumented, Metrics: m, Logger: log,
+		BodyReadTimeout: cfg.BodyReadTimeout, MaxReplayMemory: cfg.MaxReplayMemory,
+		UpstreamIdleTimeout: cfg.UpstreamIdleTimeout, AllowedHosts: cfg.AllowedHosts,
 	})
 	if err != nil {
 		return err
