@@ -108,6 +108,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	px, err := proxy.New(proxy.Config{
 		Upstream: cfg.APIURL, Tokens: src, DefaultAccount: cfg.DefaultAccount, MaxReplayBody: cfg.MaxReplayBody,
 		ProxyAuthToken: cfg.ProxyAuthToken, Transport: instrumented, Metrics: m, Logger: log,
+		RewriteResponseURLs: cfg.RewriteResponseURLs, PublicURL: cfg.PublicURL,
 	})
 	if err != nil {
 		return err
