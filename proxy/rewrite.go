@@ -14,8 +14,7 @@ import (
 // urlRewriter rewrites the upstream origin's /v1/ URLs in JSON answers and Location
 // headers so that they point at the proxy. Its patterns are built once, in New.
 type urlRewriter struct {
-	pat, escPat []byte // origin+"/v1/", and the same with JSON-escaped slashes
-	lead        []byte // common prefix of pat and escPat ("https:"): what the scan looks for
+	pat, escPat finder // origin+"/v1/", and the same with JSON-escaped slashes
 	keep        int    // bytes held back between reads: len(longest pattern)-1
 	// repl, escRepl: PublicURL+"/v1/" (both forms); nil when the base is "http://"+Host.
 	repl, escRepl []byte
@@ -30,8 +29,8 @@ const defaultScheme = "http://"
 func newURLRewriter(upstream, public *url.URL) *urlRewriter {
 	pat := origin(upstream) + "/v1/"
 	esc := strings.ReplaceAll(pat, "/", `\/`)
-	r := &urlRewriter{pat: []byte(pat), escPat: []byte(esc), patStr: pat, keep: len(esc) - 1}
-	r.lead = r.pat[:strings.IndexByte(pat, ':')+1]
+	r := &urlRewriter{patStr: pat, keep: len(esc) - 1,
+		pat: newFinder(pat, "v1/"), escPat: newFinder(esc, `\/v1\/`)}
 	if public != nil {
 		base := origin(public)
 		r.replStr = base + "/v1/"
@@ -196,7 +195,8 @@ func (b *rewriteBody) fill() bool {
 }
 
 // process turns st.buf[next:n] into pending output, leaving the last keep bytes for
-// the next round unless the input has ended.
+// the next round unless the input has ended. Each pattern is looked for with its own
+// bytes.Index (vectorised), so a body without a match costs two scans and a copy.
 func (b *rewriteBody) process(end bool) {
 	in := b.st.buf[:b.n]
 	limit := b.n - b.r.keep // a pattern starting before limit lies wholly in in
@@ -206,26 +206,25 @@ func (b *rewriteBody) process(end bool) {
 	last := b.next // in[last:] is not yet in the output
 	out := b.st.out[:0]
 	matched := false
-	for i := last; i < limit; {
-		j := bytes.Index(in[i:], b.r.lead)
-		if j < 0 || i+j >= limit {
-			break
+	i1, i2 := b.r.pat.next(in, last), b.r.escPat.next(in, last)
+	for {
+		// The leftmost match (the patterns differ at the same position).
+		pos, pat, repl := i1, b.r.pat.pat, b.repl
+		if i2 >= 0 && (i1 < 0 || i2 < i1) {
+			pos, pat, repl = i2, b.r.escPat.pat, b.escRepl
 		}
-		pos := i + j
-		var pat, repl []byte
-		switch {
-		case bytes.HasPrefix(in[pos:], b.r.pat):
-			pat, repl = b.r.pat, b.repl
-		case bytes.HasPrefix(in[pos:], b.r.escPat):
-			pat, repl = b.r.escPat, b.escRepl
-		default:
-			i = pos + 1
-			continue
+		if pos < 0 || pos >= limit {
+			break // a start at or past limit is decided next round
 		}
 		out = append(append(out, in[last:pos]...), repl...)
 		matched = true
 		last = pos + len(pat)
-		i = last
+		if i1 >= 0 && i1 < last {
+			i1 = b.r.pat.next(in, last)
+		}
+		if i2 >= 0 && i2 < last {
+			i2 = b.r.escPat.next(in, last)
+		}
 	}
 	stop := max(limit, last)
 	if matched {
@@ -236,6 +235,35 @@ func (b *rewriteBody) process(end bool) {
 		b.pending = in[last:stop]
 	}
 	b.next = stop
+}
+
+// finder looks for pat through its anchor, a part of it that starts with a byte rare
+// in Spotify's JSON (the 'v' of "v1/", the backslash of the escaped form): bytes.Index
+// then skips through the body with a vectorised IndexByte and stops rarely. The
+// scheme's 'h' or ':', or the '/' of every URL, would stop it several times per URL.
+type finder struct {
+	pat, anchor []byte
+	off         int // anchor's position in pat
+}
+
+func newFinder(pat, anchor string) finder {
+	return finder{pat: []byte(pat), anchor: []byte(anchor), off: strings.LastIndex(pat, anchor)}
+}
+
+// next is the position of the first pat in in[from:], counted from the start of in,
+// or -1.
+func (f *finder) next(in []byte, from int) int {
+	for i := from + f.off; i <= len(in); {
+		j := bytes.Index(in[i:], f.anchor)
+		if j < 0 {
+			return -1
+		}
+		if s := i + j - f.off; bytes.HasPrefix(in[s:], f.pat) {
+			return s
+		}
+		i += j + 1
+	}
+	return -1
 }
 
 func (b *rewriteBody) Close() error {
