@@ -405,7 +405,7 @@ func TestRewriteAcrossReadBoundaries(t *testing.T) {
 }
 
 // TestRewriteGzipErrors: a corrupt gzip body is not passed off as complete: the
-// caller's read fails.
+// response is aborted (before or after its headers went out).
 func TestRewriteGzipErrors(t *testing.T) {
 	var zb bytes.Buffer
 	zw := gzip.NewWriter(&zb)
@@ -426,7 +426,7 @@ func TestRewriteGzipErrors(t *testing.T) {
 			req.Header.Set("Accept-Encoding", "gzip") // set by hand: the client does not decode
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
-				t.Fatal(err)
+				return // aborted before the headers went out
 			}
 			defer resp.Body.Close()
 			if b, err := io.ReadAll(resp.Body); err == nil {
