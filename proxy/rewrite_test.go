@@ -472,6 +472,27 @@ func TestRewriteAllocations(t *testing.T) {
 	}
 }
 
+// TestRewriteStreams: an 8 MiB JSON answer full of matches goes through with a
+// constant amount of memory (pooled buffers), not a copy of the body.
+func TestRewriteStreams(t *testing.T) {
+	seg := []byte(`{"href":"` + pat + `playlists/p1/tracks?offset=0&limit=100","images":[{"url":"https://i.scdn.co/image/ab67"}]},`)
+	body := bytes.Repeat(seg, 8<<20/len(seg))
+	want := len(wantRewritten(string(body), "http://"+memHost))
+	p, _ := proxy.New(proxy.Config{Upstream: mustURLb(memUpstream), Tokens: &fakeTokens{}, RewriteResponseURLs: true,
+		Transport: &memRT{ct: "application/json", body: func() io.Reader { return bytes.NewReader(body) }}})
+	w := &discardRW{h: http.Header{}}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	p.ServeHTTP(w, httptest.NewRequest("GET", "/v1/x", nil))
+	runtime.ReadMemStats(&after)
+	if w.n != want {
+		t.Fatalf("%d bytes out, want %d", w.n, want)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Fatalf("%d bytes allocated to rewrite %d: the body is not streamed", alloc, len(body))
+	}
+}
+
 // FuzzRewrite: for any body and chunking, the rewritten body equals ReplaceAll over
 // the whole body.
 func FuzzRewrite(f *testing.F) {
