@@ -73,12 +73,14 @@ func (d *discardRW) Flush()                      {}
 func (d *discardRW) Write(p []byte) (int, error) { d.n += len(p); return len(p), nil }
 
 // BenchmarkRewrite: one GET through the proxy whose answer is a 50-item playlists
-// page (≈ 52 KB of JSON). MB/s is of the uncompressed JSON. "off" is the floor;
-// "no match" is a JSON page whose URLs are of another origin (scanned, not changed).
+// page (≈ 52 KB of JSON; "small": one item, ≈ 1.4 KB). MB/s is of the uncompressed
+// JSON. "off" is the floor; "no-match" is a JSON page whose /v1/ URLs are of another
+// origin (scanned, not changed).
 func BenchmarkRewrite(b *testing.B) {
 	const up = "https://api.spotify.com"
 	match := playlistsPage(up, 50)
 	noMatch := playlistsPage("https://api.example.net", 50)
+	small := playlistsPage(up, 1)
 	for _, bc := range []struct {
 		name   string
 		on     bool
@@ -87,10 +89,13 @@ func BenchmarkRewrite(b *testing.B) {
 		size   int
 	}{
 		{"off-json", false, bytesRT{ct: "application/json; charset=utf-8", body: match}, "", len(match)},
+		{"off-not-json", false, bytesRT{ct: "text/plain", body: match}, "", len(match)},
 		{"on-not-json", true, bytesRT{ct: "text/plain", body: match}, "", len(match)},
 		{"on-json-no-match", true, bytesRT{ct: "application/json; charset=utf-8", body: noMatch}, "", len(noMatch)},
 		{"on-json-match", true, bytesRT{ct: "application/json; charset=utf-8", body: match}, "", len(match)},
 		{"on-json-match-public-url", true, bytesRT{ct: "application/json; charset=utf-8", body: match}, "http://spotify-proxy.apps:8080", len(match)},
+		{"off-json-small", false, bytesRT{ct: "application/json; charset=utf-8", body: small}, "", len(small)},
+		{"on-json-match-small", true, bytesRT{ct: "application/json; charset=utf-8", body: small}, "", len(small)},
 		{"off-gzip", false, bytesRT{ct: "application/json; charset=utf-8", ce: "gzip", body: gzipped(match)}, "", len(match)},
 		{"on-gzip-match", true, bytesRT{ct: "application/json; charset=utf-8", ce: "gzip", body: gzipped(match)}, "", len(match)},
 	} {
