@@ -18,8 +18,8 @@
 // a URL split across reads is still found, and is sent without Content-Length
 // (chunked). A gzip-encoded JSON answer is decoded on the way and sent uncompressed,
 // without Content-Encoding; other codings (br, deflate) and non-JSON bodies pass
-// untouched. An answer that is not rewritten costs no allocation; buffers and gzip
-// decoders of rewritten ones are pooled.
+// untouched. An answer that is not wrapped costs no allocation; the buffers and gzip
+// decoders of wrapped ones are pooled.
 //
 // On a 401 from Spotify (whatever its message) the token is invalidated — which
 // refreshes it only if it is still the current one — and the request is sent once

@@ -195,8 +195,8 @@ func (b *rewriteBody) fill() bool {
 }
 
 // process turns st.buf[next:n] into pending output, leaving the last keep bytes for
-// the next round unless the input has ended. Each pattern is looked for with its own
-// bytes.Index (vectorised), so a body without a match costs two scans and a copy.
+// the next round unless the input has ended. Each pattern has its own finder, so a
+// chunk without a match costs two scans and is handed out without a copy.
 func (b *rewriteBody) process(end bool) {
 	in := b.st.buf[:b.n]
 	limit := b.n - b.r.keep // a pattern starting before limit lies wholly in in
