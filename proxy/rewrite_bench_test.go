@@ -36,6 +36,24 @@ func playlistsPage(origin string, n int) []byte {
 	return b.Bytes()
 }
 
+// audioAnalysis is a Spotify-like audio analysis of about n KB: numbers, no URLs.
+func audioAnalysis(n int) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"meta":{"analyzer_version":"4.0.0","platform":"Linux","status_code":0},"segments":[`)
+	for i := 0; b.Len() < n<<10; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"start":%d.%03d,"duration":0.%05d,"confidence":0.%03d,"loudness_start":-2%d.%03d,"loudness_max_time":0.%05d,"loudness_max":-1%d.%03d,`+
+			`"pitches":[0.%03d,0.%03d,1.0,0.%03d,0.%03d,0.%03d,0.%03d,0.%03d,0.%03d,0.%03d,0.%03d,0.%03d],"timbre":[4%d.%03d,-1%d.%03d,2%d.%03d,-3%d.%03d]}`,
+			i/4, i%1000, i*37%100000, i*7%1000, i%10, i*11%1000, i*13%100000, i%10, i*17%1000,
+			i*19%1000, i*23%1000, i*29%1000, i*31%1000, i*37%1000, i*41%1000, i*43%1000, i*47%1000, i*53%1000, i*59%1000, i*61%1000,
+			i%10, i*67%1000, i%10, i*71%1000, i%10, i*73%1000, i%10, i*79%1000)
+	}
+	b.WriteString(`]}`)
+	return b.Bytes()
+}
+
 func gzipped(b []byte) []byte {
 	var z bytes.Buffer
 	zw := gzip.NewWriter(&z)
@@ -75,12 +93,13 @@ func (d *discardRW) Write(p []byte) (int, error) { d.n += len(p); return len(p),
 // BenchmarkRewrite: one GET through the proxy whose answer is a 50-item playlists
 // page (≈ 52 KB of JSON; "small": one item, ≈ 1.4 KB). MB/s is of the uncompressed
 // JSON. "off" is the floor; "no-match" is a JSON page whose /v1/ URLs are of another
-// origin (scanned, not changed).
+// origin (scanned, not changed); "no-urls" an audio analysis (numbers, ≈ 52 KB).
 func BenchmarkRewrite(b *testing.B) {
 	const up = "https://api.spotify.com"
 	match := playlistsPage(up, 50)
 	noMatch := playlistsPage("https://api.example.net", 50)
 	small := playlistsPage(up, 1)
+	noURLs := audioAnalysis(52)
 	for _, bc := range []struct {
 		name   string
 		on     bool
@@ -92,6 +111,8 @@ func BenchmarkRewrite(b *testing.B) {
 		{"off-not-json", false, bytesRT{ct: "text/plain", body: match}, "", len(match)},
 		{"on-not-json", true, bytesRT{ct: "text/plain", body: match}, "", len(match)},
 		{"on-json-no-match", true, bytesRT{ct: "application/json; charset=utf-8", body: noMatch}, "", len(noMatch)},
+		{"off-json-no-urls", false, bytesRT{ct: "application/json; charset=utf-8", body: noURLs}, "", len(noURLs)},
+		{"on-json-no-urls", true, bytesRT{ct: "application/json; charset=utf-8", body: noURLs}, "", len(noURLs)},
 		{"on-json-match", true, bytesRT{ct: "application/json; charset=utf-8", body: match}, "", len(match)},
 		{"on-json-match-public-url", true, bytesRT{ct: "application/json; charset=utf-8", body: match}, "http://spotify-proxy.apps:8080", len(match)},
 		{"off-json-small", false, bytesRT{ct: "application/json; charset=utf-8", body: small}, "", len(small)},
