@@ -122,11 +122,11 @@ func BenchmarkRewrite(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			cfg := proxy.Config{
-				Upstream: mustURLb(up), Transport: bc.rt, RewriteResponseURLs: bc.on,
+				Upstream: mustURL(up), Transport: bc.rt, RewriteResponseURLs: bc.on,
 				Tokens: staticTokens{tokenstore.NewCredential("static-token", time.Now().Add(time.Hour), "")},
 			}
 			if bc.public != "" {
-				cfg.PublicURL = mustURLb(bc.public)
+				cfg.PublicURL = mustURL(bc.public)
 			}
 			p, err := proxy.New(cfg)
 			if err != nil {

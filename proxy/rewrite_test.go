@@ -68,15 +68,6 @@ func decodePaging(t *testing.T, b []byte) paging {
 	return p
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
-	t.Helper()
-	u, err := url.Parse(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
 func rewriting(public string) func(*proxy.Config) {
 	return func(c *proxy.Config) {
 		c.RewriteResponseURLs = true
@@ -307,9 +298,9 @@ const (
 // serveMem sends GET /v1/x through a rewriting proxy over rt and returns the body.
 func serveMem(t testing.TB, rt *memRT, public string) []byte {
 	t.Helper()
-	cfg := proxy.Config{Upstream: mustURLb(memUpstream), Tokens: &fakeTokens{}, Transport: rt, RewriteResponseURLs: true}
+	cfg := proxy.Config{Upstream: mustURL(memUpstream), Tokens: &fakeTokens{}, Transport: rt, RewriteResponseURLs: true}
 	if public != "" {
-		cfg.PublicURL = mustURLb(public)
+		cfg.PublicURL = mustURL(public)
 	}
 	p, err := proxy.New(cfg)
 	if err != nil {
@@ -323,7 +314,7 @@ func serveMem(t testing.TB, rt *memRT, public string) []byte {
 	return w.Body.Bytes()
 }
 
-func mustURLb(s string) *url.URL {
+func mustURL(s string) *url.URL {
 	u, err := url.Parse(s)
 	if err != nil {
 		panic(err)
@@ -444,7 +435,7 @@ func TestRewriteGzipErrors(t *testing.T) {
 func TestRewriteAllocations(t *testing.T) {
 	type cost struct{ allocs, bytes float64 }
 	measure := func(on bool, ct string) cost {
-		p, _ := proxy.New(proxy.Config{Upstream: mustURLb(memUpstream), Tokens: staticTokens{(&fakeTokens{}).cred("x")},
+		p, _ := proxy.New(proxy.Config{Upstream: mustURL(memUpstream), Tokens: staticTokens{(&fakeTokens{}).cred("x")},
 			RewriteResponseURLs: on, Transport: &memRT{ct: ct, body: func() io.Reader { return strings.NewReader(`{"id":"1"}`) }}})
 		req := httptest.NewRequest("GET", "/v1/me", nil)
 		w := httptest.NewRecorder()
@@ -478,7 +469,7 @@ func TestRewriteStreams(t *testing.T) {
 	seg := []byte(`{"href":"` + pat + `playlists/p1/tracks?offset=0&limit=100","images":[{"url":"https://i.scdn.co/image/ab67"}]},`)
 	body := bytes.Repeat(seg, 8<<20/len(seg))
 	want := len(wantRewritten(string(body), "http://"+memHost))
-	p, _ := proxy.New(proxy.Config{Upstream: mustURLb(memUpstream), Tokens: &fakeTokens{}, RewriteResponseURLs: true,
+	p, _ := proxy.New(proxy.Config{Upstream: mustURL(memUpstream), Tokens: &fakeTokens{}, RewriteResponseURLs: true,
 		Transport: &memRT{ct: "application/json", body: func() io.Reader { return bytes.NewReader(body) }}})
 	w := &discardRW{h: http.Header{}}
 	var before, after runtime.MemStats
