@@ -14,7 +14,21 @@
 // request with httputil.ReverseProxy (Rewrite, never Director): the caller's
 // Authorization, Proxy-Authorization and X-Spotify-Account are removed and
 // "Authorization: Bearer <token>" is set. The query string is sent as the caller
-// wrote it, byte for byte. Responses stream back unchanged.
+// wrote it, byte for byte. Responses stream back unchanged, except
+// for the URL rewriting below.
+//
+// Spotify's answers carry absolute URLs of its own origin (href, next and previous of
+// every paging object); a client that follows them would leave the proxy. With
+// Config.RewriteResponseURLs, every occurrence of the upstream origin followed by
+// /v1/ (also with JSON-escaped slashes, https:\/\/…\/v1\/) in a JSON body, and in a
+// Location header, becomes Config.PublicURL + /v1/, or "http://" + the request's Host
+// when PublicURL is nil; other origins (open.spotify.com, i.scdn.co) stay. The body
+// is rewritten as it streams, holding back only len(pattern)-1 bytes between reads so
+// a URL split across reads is still found, and is sent without Content-Length
+// (chunked). A gzip-encoded JSON answer is decoded on the way and sent uncompressed,
+// without Content-Encoding; other codings (br, deflate) and non-JSON bodies pass
+// untouched. An answer that is not wrapped costs no allocation; the buffers and gzip
+// decoders of wrapped ones are pooled.
 //
 // On a 401 from Spotify (whatever its message) the token is invalidated — which
 // refreshes it only if it is still the current one — and the request is sent once

@@ -62,6 +62,14 @@ type Config struct {
 	Metrics   *metrics.Metrics
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// RewriteResponseURLs rewrites Upstream's absolute /v1/ URLs (scheme://host[:port]
+	// followed by /v1/) in JSON answers and Location headers to PublicURL + "/v1/",
+	// so paging links (href, next, previous) lead back through the proxy. A gzip JSON
+	// answer is decoded and sent uncompressed; br and deflate pass untouched.
+	RewriteResponseURLs bool
+	// PublicURL is the proxy's base URL as callers reach it, possibly with a path
+	// prefix; nil means "http://" + the request's Host.
+	PublicURL *url.URL
 }
 
 // Proxy is the reverse proxy handler.
@@ -77,6 +85,7 @@ type Proxy struct {
 	allowedHosts []string
 	// replayHeld is the bytes of MaxReplayMemory reserved by requests in flight.
 	replayHeld atomic.Int64
+	urls       *urlRewriter // nil: responses are not rewritten
 }
 
 // Header names the proxy owns.
@@ -129,6 +138,9 @@ func New(cfg Config) (*Proxy, error) {
 		}
 	}
 	p.states.New = func() any { return new(state) }
+	if cfg.RewriteResponseURLs {
+		p.urls = newURLRewriter(cfg.Upstream, cfg.PublicURL)
+	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      &retrier{p: p, base: cfg.Transport},
@@ -173,6 +185,7 @@ type state struct {
 	in       *timedBody // the caller's body under BodyReadTimeout, if it has one
 	reserved int64      // bytes of MaxReplayMemory held for body
 	up       idleBody   // the upstream answer's body under UpstreamIdleTimeout
+	host     string     // the caller's Host, the default base of rewritten URLs
 }
 
 // reset empties s for the next request, keeping the timer of s.up.
@@ -272,6 +285,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		return
 	}
 	h[headerAuth] = st.cred.AuthorizationHeader()
+	st.host = pr.In.Host
 	if st.replay && st.body != nil {
 		setBody(pr.Out, st.body)
 	}
@@ -287,8 +301,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if resp.StatusCode == http.StatusTooManyRequests {
 		p.m.RateLimitedInc()
 	}
-	if st, _ := resp.Request.Context().Value(stateKey{}).(*state); st != nil {
+	st, _ := resp.Request.Context().Value(stateKey{}).(*state)
+	if st != nil {
 		st.status = resp.StatusCode
+	}
+	if p.urls != nil && st != nil {
+		p.urls.response(resp, st.host)
 	}
 	return nil
 }

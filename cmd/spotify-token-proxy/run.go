@@ -110,6 +110,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		ProxyAuthToken: cfg.ProxyAuthToken, Transport: instrumented, Metrics: m, Logger: log,
 		BodyReadTimeout: cfg.BodyReadTimeout, MaxReplayMemory: cfg.MaxReplayMemory,
 		UpstreamIdleTimeout: cfg.UpstreamIdleTimeout, AllowedHosts: cfg.AllowedHosts,
+		RewriteResponseURLs: cfg.RewriteResponseURLs, PublicURL: cfg.PublicURL,
 	})
 	if err != nil {
 		return err
