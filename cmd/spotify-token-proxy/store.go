@@ -27,7 +27,7 @@ func openStore(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec,
 	if cfg.UsesRedis() {
 		return openRedis(ctx, cfg, codec, log)
 	}
-	fs, err := tokenstore.OpenFileStore(cfg.TokenFile, codec)
+	fs, err := tokenstore.OpenFileStore(cfg.TokenFile, codec, tokenstore.WithFileStoreLogger(log))
 	if err != nil {
 		return nil, err
 	}
