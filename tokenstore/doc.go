@@ -28,6 +28,12 @@
 //     401 arrived or was itself caused by a 401: a revocation kills every token of the
 //     moment, including one a peer obtained while the rejected request was in flight.
 //     If no refresh can be had, another valid stored token is still better than an error.
+//   - A 401 storm is not a token-endpoint storm: within UnauthorizedRefreshInterval
+//     (UNAUTHORIZED_REFRESH_INTERVAL, 5s) of a refresh caused by a 401, a 401 for the
+//     token it obtained gets ErrRefreshTooSoon instead of another refresh, and the
+//     proxy lets Spotify's 401 through. The stored record's refreshed_at and
+//     refresh_trigger decide, so the floor holds across replicas; a 401 for a token
+//     obtained for any other reason (ahead, expired, delivered) refreshes as before.
 //   - Account gauges (ScanAccounts): on a store replicas share (SummaryStore), one
 //     replica per interval lists the records and saves a summary the others show.
 //
