@@ -599,6 +599,10 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (cred *Credential
 		rec = Record{Account: e.account, ClientCredentials: true, Status: StatusOK}
 	case err != nil:
 		s.storeError(metrics.OpRead)
+		if errors.Is(err, ErrCorrupt) {
+			// Not used, never overwritten: an operator has to look at it.
+			s.log.Error("stored record refused; it is left as it is", "account", e.account, "error", err)
+		}
 		return s.unavailable(e, prev, w.bad, fmt.Errorf("reading the store: %w", err), storeRetry)
 	}
 	if w.trigger == "" { // a background re-check: take what the store has
