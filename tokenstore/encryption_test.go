@@ -45,7 +45,7 @@ func plainBytes(t *testing.T, rec tokenstore.Record) []byte {
 
 // legacySealed builds a record as the previous release wrote it with a key: format 1,
 // metadata in clear, only the tokens sealed (associated data: the account id).
-func legacySealed(t *testing.T, k []byte, rec tokenstore.Record) []byte {
+func legacySealed(t testing.TB, k []byte, rec tokenstore.Record) []byte {
 	t.Helper()
 	block, _ := aes.NewCipher(k)
 	aead, _ := cipher.NewGCM(block)
