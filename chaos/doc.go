@@ -35,6 +35,9 @@
 //     its data.
 //   - three replicas of the proxy binary on their own ports: REDIS_URL shared,
 //     REFRESH_AHEAD=4s, LOCK_TTL=1s (so the token call timeout, 2×LOCK_TTL, is 2 s),
+//     UNAUTHORIZED_REFRESH_INTERVAL=500ms (scaled down like the token lifetime: within
+//     it a 401 for a token obtained because of a 401 passes through by design, and
+//     the revocation scenario revokes again 1.5 s after a revocation's recovery),
 //     ADMIN_TOKEN set, no encryption key.
 //   - four accounts: "default", seeded by every replica from SPOTIFY_REFRESH_TOKEN,
 //     and alice, bob and carol, delivered through the admin API; all refresh tokens

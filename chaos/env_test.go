@@ -34,6 +34,11 @@ const (
 	lockTTL       = time.Second     // LOCK_TTL
 	expirySkew    = time.Second     // the proxy hands out no token this close to its expiry
 
+	// UNAUTHORIZED_REFRESH_INTERVAL, scaled down with the token lifetime: within it a
+	// 401 for a token obtained because of a 401 passes through by design, and the
+	// revocation scenario revokes again 1.5 s after every account recovered.
+	unauthorizedFloor = 500 * time.Millisecond
+
 	loadWorkers = 16
 	loadThink   = 10 * time.Millisecond
 )
@@ -148,6 +153,7 @@ func newEnv(t *testing.T, name string) *env {
 			"SPOTIFY_API_URL=" + e.emu.url, "SPOTIFY_ACCOUNTS_URL=" + fmt.Sprintf("%s/r%d", tapSrv.URL, i),
 			"ADMIN_TOKEN=" + adminToken, "REDIS_URL=redis://" + e.redis.Addr(),
 			"REFRESH_AHEAD=" + refreshAhead.String(), "LOCK_TTL=" + lockTTL.String(),
+			"UNAUTHORIZED_REFRESH_INTERVAL=" + unauthorizedFloor.String(),
 			"SHUTDOWN_TIMEOUT=10s", "LOG_FORMAT=text", "LOG_LEVEL=info",
 		})
 		e.replicas = append(e.replicas, r)

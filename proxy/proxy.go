@@ -334,10 +334,13 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	if st == nil || !st.replay {
 		return resp, nil // a body too large to replay: the 401 passes through
 	}
+	cred, err := t.p.cfg.Tokens.Invalidate(req.Context(), st.account, st.cred.AccessToken, rejected)
+	if errors.Is(err, tokenstore.ErrRefreshTooSoon) {
+		return resp, nil // a 401 storm: Spotify's own 401 passes through, body and all
+	}
 	// Drain (a little) so the connection can be reused, then close.
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 	resp.Body.Close()
-	cred, err := t.p.cfg.Tokens.Invalidate(req.Context(), st.account, st.cred.AccessToken, rejected)
 	if err != nil {
 		t.p.m.Retry(false)
 		return nil, &tokenErr{err}

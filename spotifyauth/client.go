@@ -6,6 +6,10 @@
 // with auto-detection, oauth2 would retry a failing call with credentials in the
 // body, turning one failure into two token-endpoint calls.
 //
+// The client never follows redirects: a 3xx from the token endpoint would re-send the
+// refresh token (307/308 keep the body) and perhaps the Basic credentials to
+// wherever it points. A redirect is an error naming SPOTIFY_ACCOUNTS_URL.
+//
 // Errors never contain tokens or the client secret. A rejected refresh token
 // (invalid_grant) wraps tokenstore.ErrInvalidGrant; everything else is temporary.
 package spotifyauth
@@ -65,8 +69,29 @@ func New(cfg Config) *Client {
 	return &Client{
 		oauth: &oauth2.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, Endpoint: ep, RedirectURL: cfg.RedirectURL},
 		cc:    &clientcredentials.Config{ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, TokenURL: ep.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
-		http:  &http.Client{Transport: rt, Timeout: timeout},
+		http:  &http.Client{Transport: rt, Timeout: timeout, CheckRedirect: refuseRedirect},
 	}
+}
+
+// RedirectError is a token-endpoint answer that redirected elsewhere: the accounts
+// URL is misconfigured (or something in front of it redirects). It names the status
+// and the target's host, never its path or query.
+type RedirectError struct {
+	Status     int
+	TargetHost string
+}
+
+func (e *RedirectError) Error() string {
+	return fmt.Sprintf("the token endpoint answered %d redirecting to host %q; redirects are not followed (they would re-send the credentials): check SPOTIFY_ACCOUNTS_URL", e.Status, e.TargetHost)
+}
+
+// refuseRedirect is the client's CheckRedirect: no request is sent to the target.
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	e := &RedirectError{TargetHost: req.URL.Host}
+	if req.Response != nil {
+		e.Status = req.Response.StatusCode
+	}
+	return e
 }
 
 func (c *Client) ctx(ctx context.Context) context.Context {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -99,4 +100,61 @@ func FuzzTokenResponse(f *testing.F) {
 			t.Fatalf("invalid_grant reported for %d %q", status, body)
 		}
 	})
+}
+
+// TestRedirectsAreNotFollowed: a token endpoint that redirects (a misconfigured
+// SPOTIFY_ACCOUNTS_URL) must not get the refresh token, the code or the Basic
+// credentials re-sent to the target; the error names the setting, the status and
+// the target host, and no secret.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"stolen","token_type":"Bearer","expires_in":3600}`))
+	}))
+	defer target.Close()
+	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect, http.StatusFound} {
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/api/token?x=1", status)
+		}))
+		c := New(Config{ClientID: "the-id", ClientSecret: "the-secret", AccountsURL: redirector.URL})
+		calls := map[string]func() error{
+			"refresh": func() error { _, err := c.Refresh(context.Background(), "the-refresh-token"); return err },
+			"client credentials": func() error {
+				_, err := c.ClientCredentials(context.Background())
+				return err
+			},
+			"code exchange": func() error {
+				_, err := c.Exchange(context.Background(), "the-code", "the-verifier-0123456789012345678901234567890123")
+				return err
+			},
+		}
+		for name, call := range calls {
+			err := call()
+			if err == nil {
+				t.Fatalf("%d, %s: no error", status, name)
+			}
+			var re *RedirectError
+			if !errors.As(err, &re) || re.Status != status || errors.Is(err, tokenstore.ErrInvalidGrant) {
+				t.Errorf("%d, %s: error %v is not a RedirectError with the status", status, name, err)
+			}
+			msg := err.Error()
+			targetHost := strings.TrimPrefix(target.URL, "http://")
+			for _, want := range []string{"SPOTIFY_ACCOUNTS_URL", targetHost, strconv.Itoa(status)} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("%d, %s: error %q does not name %q", status, name, msg, want)
+				}
+			}
+			for _, secret := range []string{"the-refresh-token", "the-secret", "the-code", "the-verifier", "stolen"} {
+				if strings.Contains(msg, secret) {
+					t.Errorf("%d, %s: error %q leaks %q", status, name, msg, secret)
+				}
+			}
+		}
+		redirector.Close()
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the redirect target was hit %d times", n)
+	}
 }

@@ -192,9 +192,12 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"format":1,"account":"alice","status":"ok","sealed":{"kid":"00","nonce":"","ct":""}}`))
+	f.Add([]byte(`{"format":2,"version":3,"kid":"00","nonce":"","ct":""}`))
+	f.Add(legacySealed(f, k, sample()))
 	f.Add([]byte(`null`))
+	migrating := sealed.WithAcceptPlaintext(true)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, c := range []*tokenstore.Codec{plain, sealed} {
+		for _, c := range []*tokenstore.Codec{plain, sealed, migrating} {
 			rec, err := c.Decode("alice", data)
 			if err != nil {
 				if !errors.Is(err, tokenstore.ErrCorrupt) {

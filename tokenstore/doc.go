@@ -28,6 +28,22 @@
 //     401 arrived or was itself caused by a 401: a revocation kills every token of the
 //     moment, including one a peer obtained while the rejected request was in flight.
 //     If no refresh can be had, another valid stored token is still better than an error.
+//   - A 401 storm is not a token-endpoint storm: within UnauthorizedRefreshInterval
+//     (UNAUTHORIZED_REFRESH_INTERVAL, 5s) of a refresh caused by a 401, a 401 for the
+//     token it obtained gets ErrRefreshTooSoon instead of another refresh, and the
+//     proxy lets Spotify's 401 through. The stored record's refreshed_at and
+//     refresh_trigger decide, so the floor holds across replicas; a 401 for a token
+//     obtained for any other reason (ahead, expired, delivered) refreshes as before.
+//   - Records at rest (Codec): with TOKEN_ENCRYPTION_KEY a record is sealed whole
+//     (AES-256-GCM, format 2); only its version (which Redis's compare-and-set reads)
+//     and key id are in clear, and its account id and version are associated data,
+//     so a record tampered with, or copied to another account or version, does not
+//     open. A plaintext record is refused (anyone who can write to the store could
+//     have written it) unless TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT migrates it; records
+//     of the earlier sealed layout (only the tokens sealed) are read. Either is
+//     sealed at its next write. A record that does not open is reported (log naming
+//     the account, spotify_proxy_store_errors_total{op="read"}), never used and never
+//     written over. The token file is kept at mode 0600 (tightened at open).
 //   - Account gauges (ScanAccounts): on a store replicas share (SummaryStore), one
 //     replica per interval lists the records and saves a summary the others show.
 //

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,12 +31,28 @@ type fileLayout struct {
 	Accounts map[string]json.RawMessage `json:"accounts"`
 }
 
+// FileStoreOption configures OpenFileStore.
+type FileStoreOption func(*fileStoreOptions)
+
+type fileStoreOptions struct{ log *slog.Logger }
+
+// WithFileStoreLogger sets the logger of the store's warnings (default: discarded).
+func WithFileStoreLogger(log *slog.Logger) FileStoreOption {
+	return func(o *fileStoreOptions) { o.log = log }
+}
+
 // OpenFileStore opens (or creates) the store at path. A file that cannot be parsed,
-// or a record that cannot be decoded (wrong key, unknown format), is an error and
-// the file is left untouched.
-func OpenFileStore(path string, codec *Codec) (*FileStore, error) {
+// or a record that cannot be decoded (wrong key, unknown format, or — with a sealing
+// codec — a plaintext or tampered record), is an error naming the account and the
+// file is left untouched. An existing file readable or writable by group or others
+// is chmod'ed to 0600, with a warning naming it and its old mode.
+func OpenFileStore(path string, codec *Codec, opts ...FileStoreOption) (*FileStore, error) {
 	if codec == nil {
 		codec = &Codec{}
+	}
+	o := fileStoreOptions{log: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("tokenstore: creating the directory of %s: %w", path, err)
@@ -49,6 +66,10 @@ func OpenFileStore(path string, codec *Codec) (*FileStore, error) {
 		return nil, fmt.Errorf("tokenstore: %s is in use by another process (the file store serves one instance; use Redis for several)", path)
 	}
 	s := &FileStore{path: path, codec: codec, lock: lock, records: map[string]json.RawMessage{}}
+	if err := restrictMode(path, o.log); err != nil {
+		s.Close()
+		return nil, err
+	}
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -76,6 +97,27 @@ func OpenFileStore(path string, codec *Codec) (*FileStore, error) {
 		s.records = fl.Accounts
 	}
 	return s, nil
+}
+
+// restrictMode makes an existing token file 0600 if group or others have any
+// permission on it: it holds refresh tokens.
+func restrictMode(path string, log *slog.Logger) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("tokenstore: %w", err)
+	}
+	old := fi.Mode().Perm()
+	if old&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("tokenstore: token file %s has mode %#o (group or others may access it) and could not be made 0600: %w", path, old, err)
+	}
+	log.Warn("token file was accessible to group or others; its mode is now 0600", "file", path, "old_mode", fmt.Sprintf("%#o", old))
+	return nil
 }
 
 // Close releases the file lock.

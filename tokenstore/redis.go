@@ -56,14 +56,17 @@ func (k redisKeys) channel() string              { return k.prefix + "invalidate
 func (k redisKeys) summary() string              { return k.prefix + "summary" }
 func (k redisKeys) summaryClaim() string         { return k.prefix + "summary:claim" }
 
-// putScript: KEYS[1] record; ARGV expect, new version, record bytes, format
-// version, account. Returns {1, version} when written, {0, current version} on a
-// conflict, and {2, tombstone version} when the record is absent but its versions
-// continue past a delete (the caller re-encodes with that version + 1 and tries
-// again). A stored record that is not this build's (not JSON, another format or
-// account, a version field that disagrees) is an error and is never overwritten;
-// one sealed with another key cannot be told apart here, but no caller can hold
-// its version without decoding it.
+// putScript: KEYS[1] record; ARGV expect, new version, record bytes, "1" when
+// plaintext records are refused (a key is set and no migration runs), account.
+// Returns {1, version} when written, {0, current version} on a conflict, and {2,
+// tombstone version} when the record is absent but its versions continue past a
+// delete (the caller re-encodes with that version + 1 and tries again). A stored
+// record that is not this build's (not JSON, an unknown format, a plaintext record
+// naming another account, a version field that disagrees, or a plaintext record
+// where records must be sealed) is an error and is never overwritten. A sealed record
+// (format 2) shows only its version and key id: one tampered with, sealed with
+// another key or copied from another account cannot be told apart here, but no
+// caller can hold its version without opening it.
 var putScript = redis.NewScript(`
 local cur = redis.call('HMGET', KEYS[1], 'v', 'r')
 local v = 0
@@ -78,11 +81,16 @@ if cur[2] then
   if not ok or type(doc) ~= 'table' then
     return redis.error_reply('ERR tokenstore: corrupt record: invalid JSON')
   end
-  if doc['format'] ~= tonumber(ARGV[4]) then
-    return redis.error_reply('ERR tokenstore: corrupt record: record format ' .. tostring(doc['format']) .. ', this build writes format ' .. ARGV[4])
-  end
-  if doc['account'] ~= ARGV[5] then
-    return redis.error_reply('ERR tokenstore: corrupt record: the record names another account')
+  local f = doc['format']
+  if f == 1 then
+    if doc['account'] ~= ARGV[5] then
+      return redis.error_reply('ERR tokenstore: corrupt record: the record names another account')
+    end
+    if ARGV[4] == '1' and type(doc['sealed']) ~= 'table' then
+      return redis.error_reply('ERR tokenstore: corrupt record: plaintext record refused: TOKEN_ENCRYPTION_KEY is set')
+    end
+  elseif f ~= 2 then
+    return redis.error_reply('ERR tokenstore: corrupt record: record format ' .. tostring(f) .. ', this build reads formats 1 and 2')
   end
   if doc['version'] ~= v then
     return redis.error_reply('ERR tokenstore: corrupt record: the record version disagrees with the version field')
@@ -178,7 +186,11 @@ func (s *RedisStore) Put(ctx context.Context, rec Record, expect int64) (Record,
 		if err != nil {
 			return Record{}, err
 		}
-		res, err := putScript.Run(ctx, s.client, []string{key}, expect, next, data, FormatVersion, rec.Account).Int64Slice()
+		refuse := "0"
+		if s.codec.refusesPlaintext() {
+			refuse = "1"
+		}
+		res, err := putScript.Run(ctx, s.client, []string{key}, expect, next, data, refuse, rec.Account).Int64Slice()
 		if err != nil {
 			return Record{}, s.redisErr("writing", rec.Account, key, err)
 		}

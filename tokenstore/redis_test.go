@@ -290,8 +290,21 @@ func testRedisStore(t *testing.T, client redis.UniversalClient) {
 				return client.HSet(ctx, k, "v", "1", "r", `{"format":1,"account":"other","version":1,"status":"ok"}`).Err()
 			}, `"other"`},
 			{"version field disagrees", "skew", func(k string) error {
-				return client.HSet(ctx, k, "v", "5", "r", `{"format":1,"account":"skew","version":1,"status":"ok"}`).Err()
+				rec := sampleRecord("skew")
+				rec.Version = 1
+				b, err := codec.Encode(rec)
+				if err != nil {
+					return err
+				}
+				return client.HSet(ctx, k, "v", "5", "r", b).Err()
 			}, "version"},
+			{"plaintext with a key", "plain", func(k string) error {
+				b, err := (&tokenstore.Codec{}).Encode(sampleRecord("plain"))
+				if err != nil {
+					return err
+				}
+				return client.HSet(ctx, k, "v", "0", "r", b).Err()
+			}, "plaintext record refused"},
 			{"no version field", "nov", func(k string) error {
 				return client.HSet(ctx, k, "r", `{"format":1,"account":"nov","version":1,"status":"ok"}`).Err()
 			}, "version"},

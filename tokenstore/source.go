@@ -21,6 +21,10 @@ var (
 	ErrReauthRequired = errors.New("tokenstore: account needs re-authorisation")
 	// ErrStaleDelivery: a delivered token is older than the stored one.
 	ErrStaleDelivery = errors.New("tokenstore: delivered token is older than the stored one")
+	// ErrRefreshTooSoon (from Invalidate): Spotify's 401 was for a token that was
+	// itself obtained because of a 401, less than UnauthorizedRefreshInterval ago. No
+	// refresh is made; the caller lets the 401 through.
+	ErrRefreshTooSoon = errors.New("tokenstore: a 401 for a token obtained because of a 401 moments ago; not refreshing again")
 )
 
 // UnavailableError: no valid token can be had now (token endpoint or store failing).
@@ -94,6 +98,12 @@ type Config struct {
 	RecheckAfter time.Duration
 	// ScanInterval: how often the account gauges are recomputed from the store (default 1m; <0 disables).
 	ScanInterval time.Duration
+	// UnauthorizedRefreshInterval is the floor between 401-caused refreshes of an
+	// account (UNAUTHORIZED_REFRESH_INTERVAL; 0: no floor). Within it, a 401 for a
+	// token that was itself obtained because of a 401 is not answered with another
+	// refresh: Invalidate returns ErrRefreshTooSoon. The stored record's refresh time
+	// and trigger decide, so every replica keeps the same floor.
+	UnauthorizedRefreshInterval time.Duration
 
 	// BeforeWrite, when set, is called after a refresh succeeded and before its
 	// conditional write. Tests use it to pause a lock holder.
@@ -488,6 +498,17 @@ func (s *Source) usable(rec Record, bad string, fresh bool) bool {
 	return s.now().Add(limit).Before(rec.Expiry)
 }
 
+// tooSoon reports whether a 401 for bad must not cause a refresh: rec, as stored, holds
+// bad, obtained because of a 401 less than UnauthorizedRefreshInterval ago. A storm
+// of 401s (an endpoint that rejects every token) then costs one token call per
+// interval, not one per request. A token obtained for any other reason (ahead,
+// expired, delivered) is refreshed after its first 401, whatever its age.
+func (s *Source) tooSoon(rec Record, bad string) bool {
+	floor := s.cfg.UnauthorizedRefreshInterval
+	return floor > 0 && bad != "" && rec.AccessToken == bad && rec.RefreshTrigger == metrics.TriggerUnauthorized &&
+		!rec.RefreshedAt.IsZero() && s.now().Before(rec.RefreshedAt.Add(floor))
+}
+
 // satisfies reports whether a stored record answers w without a refresh.
 func (s *Source) satisfies(rec Record, w want) bool {
 	if w.trigger == metrics.TriggerUnauthorized {
@@ -578,6 +599,10 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (cred *Credential
 		rec = Record{Account: e.account, ClientCredentials: true, Status: StatusOK}
 	case err != nil:
 		s.storeError(metrics.OpRead)
+		if errors.Is(err, ErrCorrupt) {
+			// Not used, never overwritten: an operator has to look at it.
+			s.log.Error("stored record refused; it is left as it is", "account", e.account, "error", err)
+		}
 		return s.unavailable(e, prev, w.bad, fmt.Errorf("reading the store: %w", err), storeRetry)
 	}
 	if w.trigger == "" { // a background re-check: take what the store has
@@ -588,6 +613,9 @@ func (s *Source) obtain(ctx context.Context, e *entry, w want) (cred *Credential
 	}
 	if s.satisfies(rec, w) {
 		return s.publish(e, rec), nil
+	}
+	if w.trigger == metrics.TriggerUnauthorized && s.tooSoon(rec, w.bad) {
+		return nil, fmt.Errorf("%w (account %q, refreshed %s ago)", ErrRefreshTooSoon, e.account, s.now().Sub(rec.RefreshedAt).Round(time.Millisecond))
 	}
 	if w.trigger == metrics.TriggerUnauthorized && s.usable(rec, w.bad, false) {
 		// The stored token may have died with the rejected one, so the account is

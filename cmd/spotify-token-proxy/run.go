@@ -91,6 +91,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	src := tokenstore.NewSource(tokenstore.Config{
 		Store: st.store, Locker: st.locker, Notifier: st.notifier, Refresher: auth, Metrics: m, Logger: log,
 		AppAccount: cfg.AppAccount, RefreshAhead: refreshAhead(cfg.RefreshAhead), CacheSize: cfg.CacheSize,
+		UnauthorizedRefreshInterval: cfg.UnauthorizedRefreshInterval,
 		// A flight: the lock wait (up to 3×LOCK_TTL), the token call, the writes.
 		RefreshTimeout: 3*cfg.LockTTL + tokenCallTimeout + 10*time.Second,
 	})

@@ -24,10 +24,14 @@ type stores struct {
 }
 
 func openStore(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec, log *slog.Logger) (*stores, error) {
+	if cfg.AcceptPlaintext {
+		codec = codec.WithAcceptPlaintext(true)
+		log.Warn("TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT is set: plaintext records are read and sealed at their next write; unset it once every account has been refreshed")
+	}
 	if cfg.UsesRedis() {
 		return openRedis(ctx, cfg, codec, log)
 	}
-	fs, err := tokenstore.OpenFileStore(cfg.TokenFile, codec)
+	fs, err := tokenstore.OpenFileStore(cfg.TokenFile, codec, tokenstore.WithFileStoreLogger(log))
 	if err != nil {
 		return nil, err
 	}
