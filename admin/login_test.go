@@ -68,8 +68,8 @@ func (s *spyStates) get(state string) (loginState, bool) {
 // both served over real HTTP.
 type loginEnv struct {
 	*env
-	emu    *spotifyemu.Emulator
-	states *spyStates
+	emu     *spotifyemu.Emulator
+	states  *spyStates
 	admin   string // base URL of the admin listener
 	client  *http.Client
 	browser *browser // signed in, for startLogin
