@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -235,13 +234,10 @@ func parseForm(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // localPath returns next when it is a path on this host ("/…", not "//…" nor
-// "/\…"), else def: a sign-in never sends the browser elsewhere.
+// "/\…", no control characters), else def: a sign-in never sends the browser
+// elsewhere. A path that starts with one slash has no scheme and no host.
 func localPath(next, def string) string {
 	if next == "" || len(next) > 2048 || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\x00\r\n\t") {
-		return def
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
 		return def
 	}
 	return next

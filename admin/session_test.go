@@ -257,24 +257,34 @@ func TestSignIn(t *testing.T) {
 // Sessions end after SessionTTL, and on sign-out; a copied cookie of an ended
 // session opens nothing.
 func TestSessionEnds(t *testing.T) {
-	t.Run("expiry", func(t *testing.T) {
-		c := newClock()
-		e := newEnv(t, envOption{clock: c, admin: func(cfg *Config) {
-			cfg.Login, cfg.RedirectURL, cfg.SessionTTL = &fakeLogin{}, "https://proxy.example/auth/callback", time.Hour
-		}})
-		b := inProcessBrowser(t, e.h)
-		a := b.post(t, "/auth/signin", url.Values{"token": {testAdminToken}}, nil)
-		if ck := setCookie(t, a, sessionCookie); ck.MaxAge != 3600 {
-			t.Fatalf("Max-Age %d, want the configured hour", ck.MaxAge)
-		}
-		c.Add(time.Hour - time.Second)
-		_, f := b.confirm(t, "account=alice")
-		c.Add(time.Second)
-		if a := b.get(t, "/auth/login?account=alice"); a.status != http.StatusSeeOther {
-			t.Fatalf("an expired session opened the page: %d", a.status)
-		}
-		wantPage(t, b.post(t, "/auth/login", f, nil), http.StatusForbidden, "expired")
-	})
+	// The server checks the expiry itself too: Redis expires keys by its own clock.
+	mr := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { client.Close() })
+	for name, store := range map[string]func(c *clock) SessionStore{
+		"memory": func(c *clock) SessionStore { return NewMemorySessionStore(c.Now) },
+		"redis":  func(*clock) SessionStore { return NewRedisStateStore(client, "p:") },
+	} {
+		t.Run("expiry/"+name, func(t *testing.T) {
+			c := newClock()
+			e := newEnv(t, envOption{clock: c, admin: func(cfg *Config) {
+				cfg.Login, cfg.RedirectURL, cfg.SessionTTL = &fakeLogin{}, "https://proxy.example/auth/callback", time.Hour
+				cfg.Sessions = store(c)
+			}})
+			b := inProcessBrowser(t, e.h)
+			a := b.post(t, "/auth/signin", url.Values{"token": {testAdminToken}}, nil)
+			if ck := setCookie(t, a, sessionCookie); ck.MaxAge != 3600 {
+				t.Fatalf("Max-Age %d, want the configured hour", ck.MaxAge)
+			}
+			c.Add(time.Hour - time.Second)
+			_, f := b.confirm(t, "account=alice")
+			c.Add(time.Second)
+			if a := b.get(t, "/auth/login?account=alice"); a.status != http.StatusSeeOther {
+				t.Fatalf("an expired session opened the page: %d", a.status)
+			}
+			wantPage(t, b.post(t, "/auth/login", f, nil), http.StatusForbidden, "expired")
+		})
+	}
 
 	t.Run("sign-out", func(t *testing.T) {
 		l := newLoginEnv(t)
