@@ -178,18 +178,22 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// crossSite tells whether a state-changing request comes from another site: a
-// browser's Sec-Fetch-Site other than same-origin (or none: typed by the user),
-// or an Origin other than the admin's own. Clients that send neither (curl) pass;
+// crossSite tells whether a state-changing request comes from another site.
+// A browser's Sec-Fetch-Site is authoritative: only same-origin and none (typed
+// by the user) pass. With it, Origin may be "null": browsers send that on posts
+// from a page with Referrer-Policy: no-referrer, such as these pages. Any other
+// Origin must be the admin's own. Clients that send neither header (curl) pass;
 // they still need a session and its CSRF token.
 func (s *Server) crossSite(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
 	switch r.Header.Get("Sec-Fetch-Site") {
-	case "", "same-origin", "none":
+	case "same-origin", "none":
+		return origin != "" && origin != "null" && !s.ownOrigin(r, origin)
+	case "":
+		return origin != "" && !s.ownOrigin(r, origin)
 	default:
 		return true
 	}
-	origin := r.Header.Get("Origin")
-	return origin != "" && !s.ownOrigin(r, origin)
 }
 
 // ownOrigin: PUBLIC_ADMIN_URL's origin, or the origin the request was sent to.

@@ -163,6 +163,7 @@ func TestLoginRefusals(t *testing.T) {
 		{"foreign Origin", b, f, map[string]string{"Sec-Fetch-Site": "", "Origin": "https://evil.example"}},
 		{"foreign Origin, same host other scheme", b, f, map[string]string{"Sec-Fetch-Site": "", "Origin": strings.Replace(l.admin, "http:", "https:", 1)}},
 		{"null Origin", b, f, map[string]string{"Sec-Fetch-Site": "", "Origin": "null"}},
+		{"foreign Origin, same-origin Sec-Fetch-Site", b, f, map[string]string{"Origin": "https://evil.example"}},
 		{"missing CSRF token", b, without(csrfField), nil},
 		{"empty CSRF token", b, withCSRF(""), nil},
 		{"wrong CSRF token", b, withCSRF("A" + f.Get(csrfField)[1:]), nil},
@@ -207,7 +208,10 @@ func TestLoginRefusals(t *testing.T) {
 	}
 	// A user-initiated request (Sec-Fetch-Site: none) and a non-browser client
 	// without those headers pass the origin check; they still need the token.
-	for _, hdr := range []map[string]string{{"Sec-Fetch-Site": "none", "Origin": ""}, {"Sec-Fetch-Site": "", "Origin": ""}} {
+	// Chrome sends Origin: null with Sec-Fetch-Site: same-origin on a post from a
+	// page with Referrer-Policy: no-referrer (these pages).
+	for _, hdr := range []map[string]string{{"Sec-Fetch-Site": "none", "Origin": ""}, {"Sec-Fetch-Site": "", "Origin": ""},
+		{"Sec-Fetch-Site": "same-origin", "Origin": "null"}} {
 		if a := b.post(t, "/auth/login", f, hdr); a.status != http.StatusFound {
 			t.Fatalf("%v: %d", hdr, a.status)
 		}
