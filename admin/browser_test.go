@@ -58,7 +58,7 @@ func TestBrowserSignInAndRelink(t *testing.T) {
 	dir := artifactsDir(t)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.NoSandbox, chromedp.Headless,
-		chromedp.ExecPath(exe), chromedp.WindowSize(1000, 760))
+		chromedp.ExecPath(exe), chromedp.WindowSize(1000, 900))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(allocCtx)
@@ -166,9 +166,14 @@ func TestBrowserSignInAndRelink(t *testing.T) {
 
 	// Continue: POST with the CSRF token, 302 to the emulator's authorize page
 	// (allowed by form-action), which sends the browser to the callback.
+	// The callback page has no element of its own: mark this document, and wait
+	// for a paragraph in an unmarked one.
+	if _, err := chromedp.Run(step, chromedp.Evaluate[string](`document.documentElement.dataset.left = "yes"`)); err != nil {
+		t.Fatal(err)
+	}
 	run("continue to Spotify",
 		chromedp.Click(chromedp.CSS(`form[action="/auth/login"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS("main p")),
+		chromedp.WaitVisible(chromedp.CSS("html:not([data-left]) main p")),
 	)
 	if u := location(); u.Path != "/auth/callback" {
 		t.Fatalf("after confirming the browser is at %s", u)

@@ -320,8 +320,8 @@ func oauthCode(c string) string {
 // pageCSS is the pages' only style; the CSP allows it by its hash.
 const pageCSS = `body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d1d1f;background:#f5f5f7;margin:0}` +
 	`main{max-width:36rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.12)}` +
-	`h1{font-size:1.4rem;margin:0 0 1rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem;margin:1rem 0}` +
-	`dt{font-weight:600;color:#555}dd{margin:0}code{background:#f0f0f2;padding:.05rem .35rem;border-radius:4px;font-size:.9em}` +
+	`h1{font-size:1.4rem;margin:0 0 1rem}dl{display:grid;grid-template-columns:9.5rem 1fr;gap:.35rem 1rem;margin:1rem 0}` +
+	`dt{font-weight:600;color:#555}dd{margin:0}code{background:#f0f0f2;padding:.05rem .35rem;border-radius:4px;font-size:.9em;white-space:nowrap}` +
 	`label{display:block;font-weight:600;margin:.8rem 0 .3rem}input[type=password],input[type=text]{width:100%;box-sizing:border-box;padding:.5rem;font:inherit;border:1px solid #bbb;border-radius:6px}` +
 	`button{font:inherit;padding:.5rem 1.1rem;border:0;border-radius:6px;background:#1db954;color:#fff;font-weight:600;cursor:pointer;margin-top:1rem}` +
 	`button.quiet{background:none;color:#555;padding:0;margin:0;text-decoration:underline;font-weight:normal}` +
