@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
 // The whole browser flow, as a browser does it: sign in, review, confirm with the
@@ -547,4 +550,53 @@ func TestSessionStoreDown(t *testing.T) {
 	wantPage(t, b.get(t, "/auth/login?account=alice"), http.StatusServiceUnavailable, "try again")
 	wantPage(t, b.post(t, "/auth/login", f, nil), http.StatusServiceUnavailable, "try again")
 	wantPage(t, b.post(t, "/auth/signin", url.Values{"token": {testAdminToken}}, nil), http.StatusServiceUnavailable, "try again")
+}
+
+// listOnly is a Tokens whose List reads a Store directly (the rest is unused).
+type listOnly struct {
+	Tokens
+	st tokenstore.Store
+}
+
+func (l listOnly) List(ctx context.Context, cursor string, limit int) ([]tokenstore.Record, string, error) {
+	return l.st.List(ctx, cursor, limit)
+}
+
+// The confirmation page and show_dialog depend on finding exactly the account's
+// record through List, on both stores, among neighbours that sort next to it.
+func TestLinkedLookup(t *testing.T) {
+	mr := miniredis.RunT(t)
+	client := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { client.Close() })
+	codec, err := tokenstore.NewCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := tokenstore.OpenFileStore(filepath.Join(t.TempDir(), "tokens.json"), codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { file.Close() })
+	stored := []string{"alic", "alicd", "alice", "alice-", "alice.b", "alicf", "Alice", "-", "zz"}
+	for name, st := range map[string]tokenstore.Store{"file": file, "redis": tokenstore.NewRedisStore(client, "t:", codec)} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			for _, id := range stored {
+				if _, err := st.Put(ctx, tokenstore.Record{Account: id, RefreshToken: "RT-" + id, Status: tokenstore.StatusOK}, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := New(Config{Tokens: listOnly{st: st}, AdminToken: testAdminToken})
+			for _, id := range append(stored, "alicee", "alicc", "ALICE", "0", ".", "zzz", "a") {
+				rec, ok, err := s.linked(ctx, id)
+				want := false
+				for _, x := range stored {
+					want = want || x == id
+				}
+				if err != nil || ok != want || (ok && rec.Account != id) {
+					t.Errorf("linked(%q) = %q, %v, %v; want found=%v", id, rec.Account, ok, err, want)
+				}
+			}
+		})
+	}
 }
