@@ -8,16 +8,44 @@
 //	GET    /admin/v1/accounts/{id}/token     a fresh access token (never the refresh token)
 //	GET    /admin/v1/accounts                accounts without secrets, paged (?cursor=…&limit=…)
 //	DELETE /admin/v1/accounts/{id}           204, also when there was nothing
-//	GET    /auth/login?account=ID[&scope=…]  302 to Spotify's authorize page (state + PKCE S256)
+//	GET    /auth/signin[?next=/path]         sign-in form (admin token)
+//	POST   /auth/signin                      token, next: session cookie, 303 to next; 401 on a wrong token
+//	POST   /auth/signout                     csrf_token: ends the session
+//	GET    /auth/login                       (session) a form asking for the account and scopes
+//	GET    /auth/login?account=ID[&scope=…]  (session) confirmation page; without a session 303 to /auth/signin?next=…
+//	POST   /auth/login                       (session + csrf_token) account, scope: 302 to Spotify's authorize page
 //	GET    /auth/callback                    exchanges the code, stores the account, HTML page
 //
-// Authentication. /admin/v1 needs "Authorization: Bearer <ADMIN_TOKEN>"; /auth/login
-// needs HTTP Basic with any user name and ADMIN_TOKEN as password, so a browser
-// prompts for it. A missing or wrong secret gets 401 with a WWW-Authenticate
-// challenge (realm "spotify-token-proxy"). Secrets are compared as SHA-256 sums in
-// constant time. Authentication comes before routing: without the token every path
-// under /admin/v1/ is 401. Without an ADMIN_TOKEN, /admin/v1 and /auth answer 404;
-// the login flow also needs a Login client and a redirect URL.
+// Authentication. /admin/v1 needs "Authorization: Bearer <ADMIN_TOKEN>"; a missing or
+// wrong token gets 401 with a WWW-Authenticate challenge (realm
+// "spotify-token-proxy"). Secrets are compared as SHA-256 sums (CSRF tokens directly)
+// in constant time. Authentication comes before routing: without the token every
+// path under /admin/v1/ is 401. Without an ADMIN_TOKEN, /admin/v1 and /auth answer
+// 404; the login flow (all of /auth) also needs a Login client and a redirect URL.
+//
+// Browser sessions. The /auth pages take no Authorization header at all: Basic
+// credentials, cached by a browser, would be sent along with cross-site requests.
+// The admin signs in on /auth/signin with the admin token and gets a session
+// cookie: HttpOnly, SameSite=Strict, Path=/, Secure (and named with the __Host-
+// prefix) when the request came over TLS or PublicAdminURL is https. A session is a
+// random 32-byte id kept in a SessionStore until SessionTTL (ADMIN_SESSION_TTL,
+// default 12h) or POST /auth/signout. The store key is an HMAC-SHA256 of the id under
+// a key derived from the admin token, so the store holds no usable cookie and
+// rotating the token ends every session. The CSRF token of a session is another
+// HMAC of its id: bound to the session, nothing stored. The Redis state store also
+// keeps sessions, so replicas behind one Service share them; a failing store
+// answers 503 (fail closed). ?next= only takes a path on this host.
+//
+// A login needs two steps: GET /auth/login?account=… shows the account, the scopes
+// and, when the account is already linked, its status, when it was linked and
+// refreshed, and a warning that continuing replaces its token; only the posted form
+// (session + CSRF token) starts the flow. Re-linking adds show_dialog=true to the
+// authorize URL, so Spotify shows its consent screen again. POSTs to /auth/signin,
+// /auth/signout and /auth/login are refused with 403 when cross-site: a
+// Sec-Fetch-Site other than same-origin or none, or an Origin other than the
+// admin's own (PublicAdminURL's, or the request's scheme and Host; "null" is taken
+// only with Sec-Fetch-Site: same-origin, which is what browsers send from pages with
+// Referrer-Policy: no-referrer).
 //
 // Errors of the admin API use Spotify's error shape (proxy.WriteError), with reasons
 // ADMIN_UNAUTHORIZED, ADMIN_BAD_REQUEST, ADMIN_BODY_TOO_LARGE, ADMIN_STALE_DELIVERY,
@@ -40,17 +68,22 @@
 // Times more than 5 minutes in the future are refused (they would make every later
 // delivery stale). Unknown fields and trailing data are refused.
 //
-// Login. /auth/login saves {account, PKCE verifier, scope} under a random state (32
+// Login. POST /auth/login saves {account, PKCE verifier, scope} under a random state (32
 // bytes, base64url) in a StateStore for 10 minutes and redirects to Spotify. The
 // callback takes the state (single use: a replay, an unknown or an expired state
 // gets 400), exchanges the code with the verifier and stores the tokens with
 // obtained_at = authorized_at = now. The state alone identifies the login, so the
 // Spotify user may finish it in another browser than the admin's. With several
-// replicas the StateStore must be shared. Pages are tiny, escaped by html/template,
-// and sent with Cache-Control: no-store, Content-Security-Policy: default-src
-// 'none' and Referrer-Policy: no-referrer.
+// replicas the StateStore must be shared. Pages are small, server-rendered and
+// escaped by html/template, without JavaScript, and sent with Cache-Control:
+// no-store, Content-Security-Policy: default-src 'none'; style-src 'sha256-…' (their
+// one stylesheet); form-action 'self' (plus the accounts origin on the confirmation
+// page: its form's answer redirects there, and Chrome checks form-action on
+// redirects); frame-ancestors 'none'; base-uri 'none', X-Frame-Options: DENY and
+// Referrer-Policy: no-referrer.
 //
-// Logs name accounts, never tokens, codes, verifiers, states or the admin token.
+// Logs name accounts, never tokens, codes, verifiers, states, session ids, CSRF
+// tokens or the admin token.
 //
 // Account ids "." and ".." are valid but cannot be addressed in a path (the
 // ServeMux cleans them away); manage them through the proxy's header or avoid them.

@@ -3,11 +3,15 @@ package admin
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -31,30 +35,121 @@ func newState() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// startLogin: GET /auth/login?account=ID[&scope=…] (behind Basic auth) redirects to
-// Spotify's authorize page with a fresh state and a PKCE S256 challenge.
+// loginForm: GET /auth/login[?account=ID[&scope=…]]. Without a session it sends the
+// browser to the sign-in form (next = this page). Without an account it asks for
+// one; with one it shows what would happen: the account, the scopes and, when the
+// account is already linked, its record and a warning that its token is replaced.
+// Nothing changes before the confirmation is posted.
+func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) {
+	id, err := s.session(r)
+	if err != nil {
+		s.log.Error("reading an admin session failed", "error", err)
+		page(w, http.StatusServiceUnavailable, "Login unavailable", "The session store failed; try again.")
+		return
+	}
+	if id == "" {
+		securePage(w.Header(), "")
+		http.Redirect(w, r, "/auth/signin?"+url.Values{"next": {r.URL.RequestURI()}}.Encode(), http.StatusSeeOther)
+		return
+	}
+	q := r.URL.Query()
+	if !q.Has("account") {
+		render(w, http.StatusOK, "account", "", pageData{Title: "Link a Spotify account", Scope: s.cfg.Scopes, CSRF: s.csrfToken(id)})
+		return
+	}
+	account, scope, ok := s.loginParams(w, q)
+	if !ok {
+		return
+	}
+	rec, linked, err := s.linked(r.Context(), account)
+	if err != nil {
+		s.log.Error("reading an account for a login failed", "account", account, "error", err)
+		page(w, http.StatusServiceUnavailable, "Login unavailable", "The token store failed; try again.")
+		return
+	}
+	d := pageData{Title: "Link account " + account, Account: account, Scope: scope, Scopes: strings.Fields(scope), CSRF: s.csrfToken(id)}
+	if linked {
+		d.Title = "Re-link account " + account
+		d.Linked = &linkedAccount{
+			Status: string(rec.Status), Scopes: strings.Fields(rec.Scope),
+			AuthorizedAt: when(rec.AuthorizedAt), RefreshedAt: when(rec.RefreshedAt), ReauthAt: when(rec.ReauthAt),
+		}
+		if d.Linked.Status == "" {
+			d.Linked.Status = statusCorrupt
+		}
+	}
+	render(w, http.StatusOK, "confirm", s.authorizeOrigin, d)
+}
+
+// loginParams validates account and scope (default AUTH_SCOPES), answering 400.
+func (s *Server) loginParams(w http.ResponseWriter, v url.Values) (account, scope string, ok bool) {
+	account = v.Get("account")
+	if !tokenstore.ValidAccount(account) {
+		page(w, http.StatusBadRequest, "Invalid account",
+			"The account parameter must be 1 to 128 characters of A-Z a-z 0-9 . _ @ -.")
+		return "", "", false
+	}
+	scope = s.cfg.Scopes
+	if v.Has("scope") {
+		scope = strings.Join(strings.Fields(v.Get("scope")), " ")
+	}
+	if !scopeChars(scope) {
+		page(w, http.StatusBadRequest, "Invalid scope", "The scope must be scope names separated by spaces.")
+		return "", "", false
+	}
+	return account, scope, true
+}
+
+// linked reads the account's record. The Tokens interface has no single read, so
+// this lists one record from just before the id: list cursors are account ids
+// and pages are in byte order, and "\xff" sorts after every character of an id.
+func (s *Server) linked(ctx context.Context, account string) (tokenstore.Record, bool, error) {
+	last := len(account) - 1
+	cursor := account[:last] + string([]byte{account[last] - 1, 0xff})
+	recs, _, err := s.cfg.Tokens.List(ctx, cursor, 1)
+	if err != nil || len(recs) == 0 || recs[0].Account != account {
+		return tokenstore.Record{}, false, err
+	}
+	return recs[0], true, nil
+}
+
+// startLogin: POST /auth/login (account, scope, csrf_token) from the confirmation
+// page saves a fresh state and PKCE verifier and redirects (302) to Spotify's
+// authorize page. It needs a session and its CSRF token, and refuses cross-site
+// requests. Re-linking an account adds show_dialog=true, so that Spotify shows
+// its consent screen instead of silently approving again.
 //
 // The state is not bound to a cookie: the admin may hand the authorize link to the
 // Spotify user, who completes it in another browser.
 func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		page(w, http.StatusMethodNotAllowed, "Method not allowed", "Use GET.")
+	if s.refuseCrossSite(w, r) || !parseForm(w, r) {
 		return
 	}
-	q := r.URL.Query()
-	id := q.Get("account")
-	if !tokenstore.ValidAccount(id) {
-		page(w, http.StatusBadRequest, "Invalid account",
-			"The account parameter must be 1 to 128 characters of A-Z a-z 0-9 . _ @ -.")
+	sid, err := s.session(r)
+	if err != nil {
+		s.log.Error("reading an admin session failed", "error", err)
+		page(w, http.StatusServiceUnavailable, "Login unavailable", "The session store failed; try again.")
 		return
 	}
-	scope := s.cfg.Scopes
-	if q.Has("scope") {
-		scope = q.Get("scope")
+	if sid == "" {
+		s.log.Warn("login refused: no admin session", "remote", r.RemoteAddr)
+		render(w, http.StatusForbidden, "message", "", pageData{Title: "Sign in first",
+			Message: "Your admin session is missing or has expired.", Link: "/auth/signin", LinkText: "Sign in"})
+		return
 	}
-	if !scopeChars(scope) {
-		page(w, http.StatusBadRequest, "Invalid scope", "The scope must be scope names separated by spaces.")
+	if !s.csrfOK(sid, r.PostForm.Get(csrfField)) {
+		s.log.Warn("login refused: missing or wrong CSRF token", "remote", r.RemoteAddr)
+		page(w, http.StatusForbidden, "Login refused", "The form is stale or came from elsewhere. Start again from /auth/login.")
+		return
+	}
+	id, scope, ok := s.loginParams(w, r.PostForm)
+	if !ok {
+		return
+	}
+	_, relink, err := s.linked(r.Context(), id)
+	if err != nil {
+		s.log.Error("reading an account for a login failed", "account", id, "error", err)
+		page(w, http.StatusServiceUnavailable, "Login unavailable", "The token store failed; try again.")
 		return
 	}
 	st := loginState{Account: id, Verifier: oauth2.GenerateVerifier(), Scope: scope}
@@ -68,9 +163,41 @@ func (s *Server) startLogin(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusServiceUnavailable, "Login unavailable", "The login could not be started; try again.")
 		return
 	}
-	s.log.Info("login started", "account", id, "scope", scope, "remote", r.RemoteAddr)
-	securePage(w.Header())
-	http.Redirect(w, r, s.cfg.Login.AuthCodeURL(state, st.Verifier, scope), http.StatusFound)
+	target := s.cfg.Login.AuthCodeURL(state, st.Verifier, scope)
+	if relink {
+		target = withShowDialog(target)
+	}
+	s.log.Info("login started", "account", id, "scope", scope, "relink", relink, "remote", r.RemoteAddr)
+	securePage(w.Header(), "")
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// withShowDialog adds show_dialog=true to an authorize URL.
+func withShowDialog(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u // AuthCodeURL builds it from a parsed URL: cannot happen
+	}
+	q := p.Query()
+	q.Set("show_dialog", "true")
+	p.RawQuery = q.Encode()
+	return p.String()
+}
+
+// origin returns scheme://host of an absolute URL, "" otherwise.
+func origin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme == "" || p.Host == "" {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }
 
 // callback: GET /auth/callback?code=…&state=… (or ?error=…&state=…) finishes a login.
@@ -190,26 +317,100 @@ func oauthCode(c string) string {
 	return c
 }
 
-var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex"><title>{{.Title}} · spotify-token-proxy</title></head>
-<body><h1>{{.Title}}</h1><p>{{.Message}}</p></body></html>
+// pageCSS is the pages' only style; the CSP allows it by its hash.
+const pageCSS = `body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d1d1f;background:#f5f5f7;margin:0}` +
+	`main{max-width:36rem;margin:3rem auto;padding:2rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.12)}` +
+	`h1{font-size:1.4rem;margin:0 0 1rem}dl{display:grid;grid-template-columns:9.5rem 1fr;gap:.35rem 1rem;margin:1rem 0}` +
+	`dt{font-weight:600;color:#555}dd{margin:0}code{background:#f0f0f2;padding:.05rem .35rem;border-radius:4px;font-size:.9em;white-space:nowrap}` +
+	`label{display:block;font-weight:600;margin:.8rem 0 .3rem}input[type=password],input[type=text]{width:100%;box-sizing:border-box;padding:.5rem;font:inherit;border:1px solid #bbb;border-radius:6px}` +
+	`button{font:inherit;padding:.5rem 1.1rem;border:0;border-radius:6px;background:#1db954;color:#fff;font-weight:600;cursor:pointer;margin-top:1rem}` +
+	`button.quiet{background:none;color:#555;padding:0;margin:0;text-decoration:underline;font-weight:normal}` +
+	`.warn{border-left:4px solid #d97706;background:#fff7e6;padding:.75rem 1rem;margin:1rem 0}.error{color:#b42318;font-weight:600}` +
+	`.actions{display:flex;gap:1rem;align-items:baseline}footer{margin-top:2rem;font-size:.9rem;color:#666}`
+
+// styleHash is the CSP source of pageCSS.
+var styleHash = func() string {
+	sum := sha256.Sum256([]byte(pageCSS))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
+
+var pageTemplates = template.Must(template.New("pages").Parse(`
+{{define "head"}}<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="robots" content="noindex"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · spotify-token-proxy</title><style>` + pageCSS + `</style></head>
+<body><main><h1>{{.Title}}</h1>
+{{end}}
+{{define "foot"}}{{if .CSRF}}<footer><form method="post" action="/auth/signout"><input type="hidden" name="csrf_token" value="{{.CSRF}}"><button class="quiet" type="submit">Sign out</button></form></footer>{{end}}
+</main></body></html>
+{{end}}
+{{define "message"}}{{template "head" .}}<p>{{.Message}}</p>{{if .Link}}<p><a href="{{.Link}}">{{.LinkText}}</a></p>{{end}}{{template "foot" .}}{{end}}
+{{define "signin"}}{{template "head" .}}<p>Sign in with the proxy's admin token (ADMIN_TOKEN).</p>
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+<form method="post" action="/auth/signin"><input type="hidden" name="next" value="{{.Next}}">
+<label for="token">Admin token</label><input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+<button type="submit">Sign in</button></form>{{template "foot" .}}{{end}}
+{{define "account"}}{{template "head" .}}<p>Which proxy account should the Spotify login be stored under?</p>
+<form method="get" action="/auth/login">
+<label for="account">Account</label><input id="account" name="account" type="text" required maxlength="128" pattern="[A-Za-z0-9._@\-]+">
+<label for="scope">Scopes (space separated)</label><input id="scope" name="scope" type="text" value="{{.Scope}}">
+<button type="submit">Review</button></form>{{template "foot" .}}{{end}}
+{{define "confirm"}}{{template "head" .}}
+<p>Continuing sends you to Spotify to authorise the app; the account's tokens are stored when Spotify sends the user back.</p>
+<dl><dt>Account</dt><dd><code>{{.Account}}</code></dd>
+<dt>Scopes requested</dt><dd>{{range .Scopes}}<code>{{.}}</code> {{else}}none{{end}}</dd></dl>
+{{with .Linked}}<div class="warn" role="alert"><strong>Account {{$.Account}} is already linked.</strong> Continuing replaces its token with the one from this login, and Spotify will ask for consent again.</div>
+<dl><dt>Status</dt><dd>{{.Status}}</dd>
+<dt>Linked</dt><dd>{{or .AuthorizedAt "unknown"}}</dd>
+<dt>Last refreshed</dt><dd>{{or .RefreshedAt "never"}}</dd>
+{{if .ReauthAt}}<dt>Needs login since</dt><dd>{{.ReauthAt}}</dd>{{end}}
+<dt>Current scopes</dt><dd>{{range .Scopes}}<code>{{.}}</code> {{else}}none{{end}}</dd></dl>{{end}}
+<form method="post" action="/auth/login"><input type="hidden" name="csrf_token" value="{{.CSRF}}">
+<input type="hidden" name="account" value="{{.Account}}"><input type="hidden" name="scope" value="{{.Scope}}">
+<div class="actions"><button type="submit">{{if .Linked}}Replace the token: continue to Spotify{{else}}Continue to Spotify{{end}}</button> <a href="/auth/login">Cancel</a></div></form>
+{{template "foot" .}}{{end}}
 `))
 
+// pageData is what the page templates show; every value is escaped.
+type pageData struct {
+	Title, Message, Link, LinkText string
+	Next, Error                    string // sign-in form
+	Account, Scope                 string
+	Scopes                         []string
+	Linked                         *linkedAccount // the account's current record, when it exists
+	CSRF                           string         // set on pages of a session: the sign-out button
+}
+
+type linkedAccount struct {
+	Status, AuthorizedAt, RefreshedAt, ReauthAt string
+	Scopes                                      []string
+}
+
 // securePage sets the headers of every browser-facing answer: nothing cached, no
-// script or resource loads, not framed, no Referer leaking the callback's query.
-func securePage(h http.Header) {
+// script or resource loads but the pages' own style, forms posted only to this
+// origin (and formAction, where a form's answer redirects: Chrome checks
+// form-action on redirects), not framed, no Referer leaking the callback's query.
+func securePage(h http.Header, formAction string) {
+	if formAction != "" {
+		formAction = " " + formAction
+	}
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src "+styleHash+
+		"; form-action 'self'"+formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 }
 
-// page answers a small HTML page; title and message are escaped by html/template.
-func page(w http.ResponseWriter, status int, title, message string) {
+// render answers the page template name with d.
+func render(w http.ResponseWriter, status int, name, formAction string, d pageData) {
 	h := w.Header()
-	securePage(h)
+	securePage(h, formAction)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = pageTemplate.Execute(w, struct{ Title, Message string }{title, message})
+	_ = pageTemplates.ExecuteTemplate(w, name, d)
+}
+
+// page answers a small HTML page; title and message are escaped by html/template.
+func page(w http.ResponseWriter, status int, title, message string) {
+	render(w, status, "message", "", pageData{Title: title, Message: message})
 }

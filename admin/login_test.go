@@ -68,10 +68,11 @@ func (s *spyStates) get(state string) (loginState, bool) {
 // both served over real HTTP.
 type loginEnv struct {
 	*env
-	emu    *spotifyemu.Emulator
-	states *spyStates
-	admin  string // base URL of the admin listener
-	client *http.Client
+	emu     *spotifyemu.Emulator
+	states  *spyStates
+	admin   string // base URL of the admin listener
+	client  *http.Client
+	browser *browser // signed in, for startLogin
 }
 
 func newLoginEnv(t *testing.T) *loginEnv {
@@ -130,17 +131,15 @@ func (l *loginEnv) get(t *testing.T, u string, auth string) answer {
 	return answer{resp.StatusCode, resp.Header, string(b)}
 }
 
-// startLogin runs /auth/login and returns Spotify's authorize URL and the state saved.
+// startLogin runs /auth/login as a signed-in browser (confirmation page, then its
+// form) and returns Spotify's authorize URL and the state saved.
 func (l *loginEnv) startLogin(t *testing.T, query string) (*url.URL, string, loginState) {
 	t.Helper()
-	a := l.get(t, l.admin+"/auth/login?"+query, "Basic "+basic("ops", testAdminToken))
-	if a.status != http.StatusFound {
-		t.Fatalf("/auth/login: status %d: %s", a.status, a.body)
+	if l.browser == nil {
+		l.browser = l.newBrowser(t)
+		l.browser.signIn(t)
 	}
-	loc, err := url.Parse(a.header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	loc := l.browser.startLogin(t, query)
 	state := loc.Query().Get("state")
 	st, ok := l.states.get(state)
 	if !ok {
@@ -287,35 +286,23 @@ func TestLoginBadCode(t *testing.T) {
 	}
 }
 
-func TestLoginAuth(t *testing.T) {
-	l := newLoginEnv(t)
-	for name, auth := range map[string]string{
-		"missing":        "",
-		"wrong password": "Basic " + basic("ops", "wrong"),
-		"no colon":       "Basic " + base64.StdEncoding.EncodeToString([]byte(testAdminToken)),
-		"bearer":         "Bearer " + testAdminToken,
-	} {
-		a := l.get(t, l.admin+"/auth/login?account=alice", auth)
-		if a.status != http.StatusUnauthorized || a.header.Get("WWW-Authenticate") != `Basic realm="spotify-token-proxy"` {
-			t.Fatalf("%s: status %d, challenge %q", name, a.status, a.header.Get("WWW-Authenticate"))
-		}
-	}
-	if n := l.states.count(); n != 0 {
-		t.Fatalf("%d states saved without authentication", n)
-	}
-	// Any user name will do.
-	a := l.get(t, l.admin+"/auth/login?account=alice", "Basic "+basic("", testAdminToken))
-	if a.status != http.StatusFound {
-		t.Fatalf("status %d", a.status)
-	}
-}
-
 func TestLoginBadRequests(t *testing.T) {
 	l := newLoginEnv(t)
-	auth := "Basic " + basic("ops", testAdminToken)
-	wantPage(t, l.get(t, l.admin+"/auth/login", auth), http.StatusBadRequest, "account")
-	wantPage(t, l.get(t, l.admin+"/auth/login?account=a%2Fb", auth), http.StatusBadRequest, "account")
-	wantPage(t, l.get(t, l.admin+"/auth/login?account=a&scope=%22x%22", auth), http.StatusBadRequest, "scope")
+	b := l.newBrowser(t)
+	b.signIn(t)
+	wantPage(t, b.get(t, "/auth/login?account="), http.StatusBadRequest, "account")
+	wantPage(t, b.get(t, "/auth/login?account=a%2Fb"), http.StatusBadRequest, "account")
+	wantPage(t, b.get(t, "/auth/login?account=a&scope=%22x%22"), http.StatusBadRequest, "scope")
+	// The form is checked again when posted.
+	_, f := b.confirm(t, "account=alice")
+	f.Set("account", "a/b")
+	wantPage(t, b.post(t, "/auth/login", f, nil), http.StatusBadRequest, "account")
+	f.Set("account", "alice")
+	f.Set("scope", `"x"`)
+	wantPage(t, b.post(t, "/auth/login", f, nil), http.StatusBadRequest, "scope")
+	if n := l.states.count(); n != 0 {
+		t.Fatalf("%d states saved by bad requests", n)
+	}
 	for _, q := range []string{"", "?code=abc", "?code=abc&state=unknown", "?state=", "?error=access_denied&state=unknown"} {
 		wantPage(t, l.get(t, l.admin+"/auth/callback"+q, ""), http.StatusBadRequest, "expired or already used")
 	}
@@ -378,12 +365,9 @@ func (f *fakeLogin) Exchange(context.Context, string, string) (tokenstore.Token,
 func TestLoginExchangeFailures(t *testing.T) {
 	fl := &fakeLogin{}
 	e := newEnv(t, envOption{admin: func(c *Config) { c.Login, c.RedirectURL = fl, "https://proxy.example/auth/callback" }})
-	login := func() string {
-		w := serve(t, e.h, req{method: "GET", path: "/auth/login?account=alice", auth: "Basic " + basic("", testAdminToken)})
-		wantStatus(t, w, http.StatusFound)
-		u, _ := url.Parse(w.Header().Get("Location"))
-		return u.Query().Get("state")
-	}
+	b := inProcessBrowser(t, e.h)
+	b.signIn(t)
+	login := func() string { return b.startLogin(t, "account=alice").Query().Get("state") }
 	cases := []struct {
 		name   string
 		err    error

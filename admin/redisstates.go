@@ -52,3 +52,39 @@ func (s *RedisStateStore) Take(ctx context.Context, state string) ([]byte, error
 	}
 	return b, nil
 }
+
+// RedisStateStore also keeps admin sessions (SessionStore), under
+// prefix + "session:" + key. Keys are HMACs of the session ids already.
+func (s *RedisStateStore) sessionKey(key string) string { return s.prefix + "session:" + key }
+
+// SaveSession implements SessionStore.
+func (s *RedisStateStore) SaveSession(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	ok, err := s.client.SetNX(ctx, s.sessionKey(key), data, ttl).Result()
+	if err != nil {
+		return fmt.Errorf("admin: saving session: %w", err)
+	}
+	if !ok {
+		return errors.New("admin: session collision")
+	}
+	return nil
+}
+
+// Session implements SessionStore.
+func (s *RedisStateStore) Session(ctx context.Context, key string) ([]byte, error) {
+	b, err := s.client.Get(ctx, s.sessionKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrSessionNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("admin: reading session: %w", err)
+	}
+	return b, nil
+}
+
+// DeleteSession implements SessionStore.
+func (s *RedisStateStore) DeleteSession(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, s.sessionKey(key)).Err(); err != nil {
+		return fmt.Errorf("admin: deleting session: %w", err)
+	}
+	return nil
+}

@@ -45,7 +45,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	doAPI(req{method: "GET", path: "/admin/v1/accounts"})
 	doAPI(get("nobody"))
 
-	// Login: success, replay, forged code, denial, failed Basic auth.
+	// Login: success, replay, forged code, denial.
 	loc, state, st := l.startLogin(t, "account=bob")
 	cb := l.authorize(t, loc, "")
 	code, _ := url.ParseQuery(strings.SplitN(cb, "?", 2)[1])
@@ -67,18 +67,39 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 	secrets = append(secrets, state3, st3.Verifier)
 	a = l.get(t, l.authorize(t, loc3, "emulator_deny=1"), "")
 	record(a.status, a.body)
-	a = l.get(t, l.admin+"/auth/login?account=erin", "Basic "+basic("ops", "wrong-admin-token-attempt"))
+
+	// Browser sessions: a failed sign-in, refused posts, a sign-out. Session ids and
+	// CSRF tokens are secrets too.
+	b := l.newBrowser(t)
+	a = b.post(t, "/auth/signin", url.Values{"token": {"wrong-admin-token-attempt"}, "next": {"/auth/login"}}, nil)
 	record(a.status, a.body)
-	a = l.get(t, l.admin+"/auth/login?account=erin", "Basic "+basic("ops", testAdminToken))
-	if a.status != http.StatusFound {
-		t.Fatalf("login start: %d", a.status)
+	b.signIn(t)
+	_, f := b.confirm(t, "account=erin")
+	secrets = append(secrets, b.sessionCookie(t), f.Get(csrfField))
+	cross := b.post(t, "/auth/login", f, map[string]string{"Sec-Fetch-Site": "cross-site"})
+	record(cross.status, cross.body)
+	forged := url.Values{"account": {"erin"}, csrfField: {"forged-csrf-token-attempt"}}
+	secrets = append(secrets, "forged-csrf-token-attempt")
+	a = b.post(t, "/auth/login", forged, nil)
+	record(a.status, a.body)
+	a = b.post(t, "/auth/signout", url.Values{csrfField: {"forged-csrf-token-attempt"}}, nil)
+	record(a.status, a.body)
+	loc5 := b.startLogin(t, "account=erin")
+	secrets = append(secrets, loc5.Query().Get("state"))
+	if a := b.post(t, "/auth/signout", url.Values{csrfField: {f.Get(csrfField)}}, nil); a.status != http.StatusOK {
+		t.Fatalf("sign-out: %d", a.status)
 	}
+	a = b.post(t, "/auth/login", f, nil)
+	record(a.status, a.body)
 
 	logs := l.logs.String()
 	if !strings.Contains(logs, `"account linked"`) || !strings.Contains(logs, `"account":"bob"`) {
 		t.Fatalf("the logs miss the login: %s", logs)
 	}
-	if len(errorBodies) < 12 {
+	if !strings.Contains(logs, `"admin signed in"`) || !strings.Contains(logs, `"admin signed out"`) {
+		t.Fatalf("the logs miss the sessions: %s", logs)
+	}
+	if len(errorBodies) < 16 {
 		t.Fatalf("only %d error answers collected", len(errorBodies))
 	}
 	for _, s := range secrets {

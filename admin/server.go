@@ -2,10 +2,12 @@ package admin
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -48,20 +50,31 @@ type Config struct {
 	Tokens Tokens
 	// Gatherer is served on /metrics (nil: no /metrics).
 	Gatherer prometheus.Gatherer
-	// AdminToken guards /admin/v1 (Bearer) and /auth/login (Basic password). Empty:
+	// AdminToken guards /admin/v1 (Bearer) and the browser sign-in of /auth. Empty:
 	// /admin/v1 and /auth/* answer 404.
 	AdminToken string
 	// Login, RedirectURL (AUTH_REDIRECT_URL) and AdminToken all set enable the login
-	// flow on /auth/login and /auth/callback; otherwise they answer 404.
+	// flow on /auth/*; otherwise those paths answer 404.
 	Login       Login
 	RedirectURL string
 	// Scopes is the default scope of a login (AUTH_SCOPES).
 	Scopes string
 	// States keeps login states (default NewMemoryStateStore(Now)).
-	States  StateStore
-	Metrics *metrics.Metrics // nil: nothing recorded
-	Logger  *slog.Logger     // nil: discarded
-	Now     func() time.Time // nil: time.Now
+	States StateStore
+	// Sessions keeps admin browser sessions. nil: States when it keeps sessions too
+	// (the Redis state store does, so replicas share sessions), else
+	// NewMemorySessionStore(Now).
+	Sessions SessionStore
+	// SessionTTL is how long an admin browser session lasts (ADMIN_SESSION_TTL;
+	// 0: DefaultSessionTTL).
+	SessionTTL time.Duration
+	// PublicAdminURL is the admin pages' public base (PUBLIC_ADMIN_URL; nil: none).
+	// Its origin is accepted as the admin's own, and https makes the session
+	// cookie Secure (TLS ends at a proxy in front).
+	PublicAdminURL *url.URL
+	Metrics        *metrics.Metrics // nil: nothing recorded
+	Logger         *slog.Logger     // nil: discarded
+	Now            func() time.Time // nil: time.Now
 }
 
 // Timeouts of the admin listener's own calls.
@@ -90,6 +103,11 @@ type Server struct {
 	hasAdmin bool
 	adminSum [sha256.Size]byte
 	login    bool
+	// sessionKey signs session store keys and CSRF tokens; derived from the admin
+	// token, so that rotating it ends every session.
+	sessionKey      [sha256.Size]byte
+	sessionTTL      time.Duration
+	authorizeOrigin string // Spotify's accounts origin: the confirmation form redirects there
 
 	draining  atomic.Bool
 	unhealthy atomic.Bool // the last /readyz saw a failing store (logs transitions only)
@@ -107,11 +125,27 @@ func New(cfg Config) *Server {
 	if cfg.States == nil {
 		cfg.States = NewMemoryStateStore(cfg.Now)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now}
+	if cfg.Sessions == nil {
+		if ss, ok := cfg.States.(SessionStore); ok {
+			cfg.Sessions = ss
+		} else {
+			cfg.Sessions = NewMemorySessionStore(cfg.Now)
+		}
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now, sessionTTL: cfg.SessionTTL}
 	if cfg.AdminToken != "" {
 		s.hasAdmin = true
 		s.adminSum = sha256.Sum256([]byte(cfg.AdminToken))
+		mac := hmac.New(sha256.New, []byte(cfg.AdminToken))
+		mac.Write([]byte("spotify-token-proxy admin session key v1"))
+		copy(s.sessionKey[:], mac.Sum(nil))
 		s.login = cfg.Login != nil && cfg.RedirectURL != ""
+	}
+	if s.login {
+		s.authorizeOrigin = origin(cfg.Login.AuthCodeURL("", "", ""))
 	}
 	s.handler = s.routes()
 	return s
@@ -144,7 +178,13 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("/admin/v1/", s.requireBearer(api))
 	}
 	if s.login {
-		mux.HandleFunc("GET /auth/login", s.requireBasic(s.startLogin))
+		// Browser pages: a session cookie, never Basic auth (browsers cache Basic
+		// credentials and send them with cross-site requests).
+		mux.HandleFunc("GET /auth/signin", s.signInForm)
+		mux.HandleFunc("POST /auth/signin", s.signIn)
+		mux.HandleFunc("POST /auth/signout", s.signOut)
+		mux.HandleFunc("GET /auth/login", s.loginForm)
+		mux.HandleFunc("POST /auth/login", s.startLogin)
 		mux.HandleFunc("GET /auth/callback", s.callback)
 	}
 	return mux
@@ -210,19 +250,4 @@ func (s *Server) requireBearer(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// requireBasic guards the browser-facing login: any user name, the admin token as
-// password. The Basic challenge makes browsers prompt for it.
-func (s *Server) requireBasic(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if _, password, ok := r.BasicAuth(); !ok || !s.secretOK(password) {
-			s.log.Warn("login refused: missing or wrong admin password", "remote", r.RemoteAddr)
-			w.Header().Set("WWW-Authenticate", "Basic "+realm)
-			page(w, http.StatusUnauthorized, "Authentication required",
-				"Log in with any user name and the proxy's admin token as password.")
-			return
-		}
-		next(w, r)
-	}
 }

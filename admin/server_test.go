@@ -84,6 +84,10 @@ func TestAdminDisabledWithoutToken(t *testing.T) {
 		{method: "GET", path: "/admin/v1/accounts/a/token"},
 		{method: "DELETE", path: "/admin/v1/accounts/a"},
 		{method: "GET", path: "/auth/login?account=a"},
+		{method: "POST", path: "/auth/login", body: "account=a"},
+		{method: "GET", path: "/auth/signin"},
+		{method: "POST", path: "/auth/signin", body: "token=" + testAdminToken},
+		{method: "POST", path: "/auth/signout"},
 		{method: "GET", path: "/auth/callback?state=x&code=y"},
 	} {
 		if w := e.do(t, r); w.Code != http.StatusNotFound {
@@ -101,6 +105,7 @@ func TestLoginDisabled(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, envOption{admin: mutate})
 			wantStatus(t, e.do(t, req{method: "GET", path: "/auth/login?account=a"}), http.StatusNotFound)
+			wantStatus(t, e.do(t, req{method: "POST", path: "/auth/signin", body: "token=" + testAdminToken}), http.StatusNotFound)
 			wantStatus(t, e.do(t, req{method: "GET", path: "/auth/callback?state=x&code=y"}), http.StatusNotFound)
 			wantStatus(t, e.do(t, req{method: "GET", path: "/admin/v1/accounts"}), http.StatusOK)
 		})
