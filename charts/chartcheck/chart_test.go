@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -923,6 +924,10 @@ func checkEncryptionKey(t *testing.T, b *bundle) {
 	}
 }
 
+// refuseEmptyPassword: the start script exits when the password Secret's value is empty,
+// rather than run Redis without requirepass.
+var refuseEmptyPassword = regexp.MustCompile(`if \[ -z "\$\{REDIS_PASSWORD:-\}" \]; then\s+echo [^\n]*>&2\s+exit 1\s+fi\s+printf 'requirepass`)
+
 // checkBundledRedisAuth: unless turned off, the bundled Redis requires a password
 // (requirepass from REDIS_PASSWORD, an empty one refused), its probes authenticate
 // (REDISCLI_AUTH), and the proxy reads the same Secret key as REDIS_PASSWORD.
@@ -969,7 +974,8 @@ func checkBundledRedisAuth(t *testing.T, b *bundle, redis corev1.Container) {
 			t.Errorf("%s from %+v, want Secret %s key %s", got.where, got.ref, want.Name, want.Key)
 		}
 	}
-	if !strings.Contains(cmd, `requirepass "%s"`) || !strings.Contains(cmd, `if [ -z "${REDIS_PASSWORD:-}" ]; then`) {
+	if !strings.Contains(cmd, `printf 'requirepass "%s"\n' "$REDIS_PASSWORD" > /tmp/redis.conf`) ||
+		!strings.Contains(cmd, "exec redis-server /tmp/redis.conf") || !refuseEmptyPassword.MatchString(cmd) {
 		t.Errorf("bundled Redis: the command must set requirepass and refuse an empty password:\n%s", cmd)
 	}
 	for _, p := range []*corev1.Probe{redis.StartupProbe, redis.LivenessProbe, redis.ReadinessProbe} {
