@@ -117,6 +117,25 @@ app.kubernetes.io/component: redis
 {{- if or .Values.encryptionKey.value .Values.encryptionKey.existingSecret (include "spotify-token-proxy.generatesEncryptionKey" .) }}true{{ end }}
 {{- end }}
 
+{{/*
+Whether the proxy must read records stored without encryption
+(TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT): encryptionKey.acceptPlaintext, or the key is generated
+by an upgrade of a release that had none, so the store may hold plaintext records (sealed on
+their next write). The generated Secret remembers that in the annotation
+spotify-token-proxy/accept-plaintext: "true" for the later upgrades; remove the annotation
+once every record has been rewritten.
+*/}}
+{{- define "spotify-token-proxy.acceptPlaintext" -}}
+{{- if .Values.encryptionKey.acceptPlaintext }}true
+{{- else if include "spotify-token-proxy.generatesEncryptionKey" . }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "spotify-token-proxy.encryptionKeySecretName" .) }}
+{{- if $existing }}
+{{- if eq (dig "metadata" "annotations" "spotify-token-proxy/accept-plaintext" "" $existing) "true" }}true{{ end }}
+{{- else if .Release.IsUpgrade }}true
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Name of the Secret holding the generated password of the bundled Redis. */}}
 {{- define "spotify-token-proxy.redis.passwordSecretName" -}}
 {{- printf "%s-password" (include "spotify-token-proxy.redis.fullname" .) | trunc 63 | trimSuffix "-" }}
