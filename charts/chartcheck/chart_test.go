@@ -2,11 +2,14 @@ package chartcheck
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -48,6 +52,8 @@ func checkAll(t *testing.T, b *bundle) {
 	checkServices(t, b)
 	checkMonitors(t, b)
 	checkNetworkPolicies(t, b)
+	checkAllowedHosts(t, b)
+	checkEncryptionKey(t, b)
 	checkHelmTest(t, b)
 	checkDashboardConfigMap(t, b)
 	if b.boolean("sidecar.enabled") {
@@ -180,7 +186,6 @@ func checkImage(t *testing.T, where, image string) {
 // chart's own Secret name keys that exist.
 func checkCredentials(t *testing.T, b *bundle) {
 	t.Helper()
-	own := b.ownSecret()
 	for _, p := range podTemplates(b) {
 		for _, c := range allContainers(p.spec) {
 			for _, e := range c.Env {
@@ -193,11 +198,11 @@ func checkCredentials(t *testing.T, b *bundle) {
 				}
 				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 					ref := e.ValueFrom.SecretKeyRef
-					if own != nil && ref.Name == own.Name {
-						if _, ok := own.Data[ref.Key]; !ok {
-							t.Errorf("%s: key %q is not in Secret %s (has %v)", where, ref.Key, own.Name, keys(own.Data))
+					if s := b.secret(ref.Name); s != nil {
+						if _, ok := s.Data[ref.Key]; !ok {
+							t.Errorf("%s: key %q is not in Secret %s (has %v)", where, ref.Key, s.Name, keys(s.Data))
 						}
-					} else if ref.Name == b.ownSecretName() {
+					} else if strings.HasPrefix(ref.Name, b.ownSecretName()) {
 						t.Errorf("%s: refers to the chart's Secret %s, which is not rendered", where, ref.Name)
 					}
 				}
@@ -221,15 +226,22 @@ func checkCredentials(t *testing.T, b *bundle) {
 		}
 	}
 	for _, s := range b.secrets {
-		if s.Labels["app.kubernetes.io/component"] != "proxy" {
-			continue
-		}
 		for k, v := range s.Data {
 			if len(v) == 0 {
 				t.Errorf("Secret %s: key %s is empty", s.Name, k)
 			}
 		}
 	}
+}
+
+// secret is the rendered Secret of that name, or nil.
+func (b *bundle) secret(name string) *corev1.Secret {
+	for _, s := range b.secrets {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
 }
 
 func (b *bundle) ownSecretName() string {
@@ -488,11 +500,7 @@ func checkStore(t *testing.T, b *bundle) {
 		if want := fmt.Sprintf("redis://%s:6379/0", svc.Name); cm.Data["REDIS_URL"] != want {
 			t.Errorf("bundled Redis: REDIS_URL = %q, want %q", cm.Data["REDIS_URL"], want)
 		}
-		if b.str("redis.password") != "" || b.str("redis.existingSecret") != "" {
-			if !hasSecretEnv(c, "REDIS_PASSWORD") || !hasSecretEnv(b.proxyContainer(t), "REDIS_PASSWORD") {
-				t.Errorf("bundled Redis with a password: both Redis and the proxy need REDIS_PASSWORD from the Secret")
-			}
-		}
+		checkBundledRedisAuth(t, b, c)
 	case cm.Data["REDIS_MASTER_NAME"] != "":
 		if n := len(strings.Split(cm.Data["REDIS_ADDRS"], ",")); n < 1 || cm.Data["REDIS_ADDRS"] == "" {
 			t.Errorf("sentinel: REDIS_ADDRS = %q", cm.Data["REDIS_ADDRS"])
@@ -638,13 +646,34 @@ func mapOf(v any) map[string]string {
 	return out
 }
 
-// checkNetworkPolicies: ingress only from the app's pods (proxy port) and the
-// monitoring namespace (admin port); egress only to DNS, Redis and 443.
+// clientLabel is the pod label that admits an app to the proxy port: <fullname>-client.
+func clientLabel(fullname string) string {
+	if len(fullname) > 56 {
+		fullname = strings.TrimRight(fullname[:56], "-")
+	}
+	return fullname + "-client"
+}
+
+// checkNetworkPolicies: ingress to the proxy port only from pods labelled
+// <fullname>-client: "true" and the peers the values add, to the admin port only from the
+// monitoring namespace (and helm test); egress only to DNS, Redis and 443; the bundled
+// Redis admits only the proxy (the app's pods in sidecar mode).
 func checkNetworkPolicies(t *testing.T, b *bundle) {
 	t.Helper()
 	if !b.boolean("networkPolicy.enabled") {
 		if len(b.netpols) > 0 {
 			t.Errorf("NetworkPolicies rendered while disabled")
+		}
+		return
+	}
+	if len(b.statefulSets) > 0 {
+		checkRedisNetworkPolicy(t, b)
+	}
+	if b.boolean("sidecar.enabled") {
+		for _, p := range b.netpols {
+			if p.Labels["app.kubernetes.io/component"] == "proxy" {
+				t.Errorf("sidecar mode rendered the proxy NetworkPolicy %s: the app's chart owns its pods", p.Name)
+			}
 		}
 		return
 	}
@@ -661,9 +690,15 @@ func checkNetworkPolicies(t *testing.T, b *bundle) {
 	if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
 		t.Errorf("NetworkPolicy %s: policyTypes %v, want Ingress and Egress", np.Name, np.Spec.PolicyTypes)
 	}
-	clients := mapOf(b.value("networkPolicy.allowedClientLabels"))
+	client := map[string]string{clientLabel(d.Name): "true"}
+	extraLabels := mapOf(b.value("networkPolicy.allowedClientLabels"))
+	extraNamespaces := mapOf(b.value("networkPolicy.allowedClientNamespaceLabels"))
+	var extraPeers []networkingv1.NetworkPolicyPeer
+	if raw, err := json.Marshal(b.value("networkPolicy.allowedClientPeers")); err != nil || json.Unmarshal(raw, &extraPeers) != nil {
+		t.Fatalf("networkPolicy.allowedClientPeers: %v", err)
+	}
 	monitoring := mapOf(b.value("networkPolicy.monitoringNamespaceLabels"))
-	var appRule, monitoringRule bool
+	var clientPeer, monitoringRule bool
 	nExtra := len(b.value("networkPolicy.extraIngress").([]any))
 	for i, r := range np.Spec.Ingress {
 		if i >= len(np.Spec.Ingress)-nExtra {
@@ -677,11 +712,18 @@ func checkNetworkPolicies(t *testing.T, b *bundle) {
 			switch port.Port.String() {
 			case "http":
 				for _, peer := range r.From {
-					if peer.PodSelector == nil || !mapsEqual(peer.PodSelector.MatchLabels, clients) || peer.IPBlock != nil {
-						t.Errorf("NetworkPolicy %s: proxy port open to %+v, want pods %v", np.Name, peer, clients)
+					switch {
+					case peer.PodSelector != nil && mapsEqual(peer.PodSelector.MatchLabels, client) && peer.NamespaceSelector == nil && peer.IPBlock == nil:
+						clientPeer = true
+					case len(extraLabels)+len(extraNamespaces) > 0 && peer.PodSelector != nil && peer.IPBlock == nil &&
+						mapsEqual(peer.PodSelector.MatchLabels, orMap(extraLabels, client)) &&
+						(len(extraNamespaces) == 0) == (peer.NamespaceSelector == nil) &&
+						(peer.NamespaceSelector == nil || mapsEqual(peer.NamespaceSelector.MatchLabels, extraNamespaces)):
+					case slices.ContainsFunc(extraPeers, func(p networkingv1.NetworkPolicyPeer) bool { return equality.Semantic.DeepEqual(p, peer) }):
+					default:
+						t.Errorf("NetworkPolicy %s: proxy port open to %+v, want only pods %v and the configured peers", np.Name, peer, client)
 					}
 				}
-				appRule = true
 			case "admin":
 				for _, peer := range r.From {
 					isMonitoring := peer.NamespaceSelector != nil && mapsEqual(peer.NamespaceSelector.MatchLabels, monitoring) && peer.PodSelector == nil
@@ -696,8 +738,14 @@ func checkNetworkPolicies(t *testing.T, b *bundle) {
 			}
 		}
 	}
-	if !appRule || !monitoringRule {
-		t.Errorf("NetworkPolicy %s: want ingress rules for the app (proxy port) and monitoring (admin port)", np.Name)
+	if !clientPeer {
+		t.Errorf("NetworkPolicy %s: the proxy port does not admit pods labelled %v", np.Name, client)
+	}
+	if !monitoringRule {
+		t.Errorf("NetworkPolicy %s: no ingress rule admits the monitoring namespace %v on the admin port", np.Name, monitoring)
+	}
+	if !strings.Contains(b.r.Notes(), fmt.Sprintf("%s: \"true\"", clientLabel(d.Name))) {
+		t.Errorf("NOTES.txt does not say to label the app's pods %s: \"true\"", clientLabel(d.Name))
 	}
 	egressPorts := map[string]bool{}
 	for i, r := range np.Spec.Egress {
@@ -726,22 +774,213 @@ func checkNetworkPolicies(t *testing.T, b *bundle) {
 			t.Errorf("NetworkPolicy %s: no egress to Redis (have %v)", np.Name, keys(egressPorts))
 		}
 	}
-	if len(b.statefulSets) > 0 {
-		found := false
-		for _, p := range b.netpols {
-			if subset(p.Spec.PodSelector.MatchLabels, b.statefulSets[0].Spec.Template.Labels) {
-				found = true
-				for _, r := range p.Spec.Ingress {
-					for _, peer := range r.From {
-						if peer.PodSelector == nil || !subset(peer.PodSelector.MatchLabels, d.Spec.Template.Labels) {
-							t.Errorf("Redis NetworkPolicy admits %+v, want only the proxy", peer)
-						}
-					}
+}
+
+// checkRedisNetworkPolicy: a policy selects the bundled Redis and admits only the proxy
+// pods (in sidecar mode, the app's pods that carry the proxy).
+func checkRedisNetworkPolicy(t *testing.T, b *bundle) {
+	t.Helper()
+	proxyLabels := mapOf(b.value("sidecar.appPodLabels"))
+	if !b.boolean("sidecar.enabled") {
+		proxyLabels = b.deployments[0].Spec.Template.Labels
+	}
+	found := false
+	for _, p := range b.netpols {
+		if !subset(p.Spec.PodSelector.MatchLabels, b.statefulSets[0].Spec.Template.Labels) {
+			continue
+		}
+		found = true
+		if !slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+			t.Errorf("Redis NetworkPolicy %s does not restrict ingress", p.Name)
+		}
+		for _, r := range p.Spec.Ingress {
+			if len(r.From) == 0 {
+				t.Errorf("Redis NetworkPolicy %s admits every source", p.Name)
+			}
+			for _, peer := range r.From {
+				if peer.PodSelector == nil || peer.NamespaceSelector != nil || peer.IPBlock != nil || !subset(peer.PodSelector.MatchLabels, proxyLabels) {
+					t.Errorf("Redis NetworkPolicy admits %+v, want only the proxy pods %v", peer, proxyLabels)
 				}
 			}
 		}
-		if !found {
-			t.Errorf("no NetworkPolicy protects the bundled Redis")
+	}
+	if !found {
+		t.Errorf("no NetworkPolicy protects the bundled Redis")
+	}
+}
+
+func orMap(m, fallback map[string]string) map[string]string {
+	if len(m) > 0 {
+		return m
+	}
+	return fallback
+}
+
+// checkAllowedHosts: ALLOWED_HOSTS holds the loopback names and, beside a Service, the
+// Service's four DNS names; every extra name of the values; "*" only when asked for.
+func checkAllowedHosts(t *testing.T, b *bundle) {
+	t.Helper()
+	got := b.proxyConfigMap(t).Data["ALLOWED_HOSTS"]
+	var extra []string
+	if l, ok := b.value("config.allowedHosts").([]any); ok {
+		for _, h := range l {
+			extra = append(extra, fmt.Sprint(h))
+		}
+	}
+	if slices.Contains(extra, "*") {
+		if got != "*" {
+			t.Errorf("config.allowedHosts has *: ALLOWED_HOSTS = %q, want *", got)
+		}
+		return
+	}
+	hosts := strings.Split(got, ",")
+	want := append([]string{"localhost", "127.0.0.1"}, extra...)
+	if !b.boolean("sidecar.enabled") {
+		svc := b.service(b.deployments[0].Name)
+		if svc == nil {
+			t.Fatalf("no proxy Service")
+		}
+		ns, domain := Release.Namespace, strings.TrimSuffix(b.str("clusterDomain"), ".")
+		want = append(want, svc.Name, svc.Name+"."+ns, svc.Name+"."+ns+".svc", svc.Name+"."+ns+".svc."+domain)
+	}
+	if u := b.str("config.publicUrl"); u != "" {
+		want = append(want, hostOf(t, u))
+	}
+	for _, h := range want {
+		if !slices.Contains(hosts, h) {
+			t.Errorf("ALLOWED_HOSTS = %q lacks %s", got, h)
+		}
+	}
+	for _, h := range hosts {
+		if h == "*" || h == "" {
+			t.Errorf("ALLOWED_HOSTS = %q: an empty name or * that nobody asked for", got)
+		}
+	}
+}
+
+func hostOf(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("%q: %v", raw, err)
+	}
+	return u.Hostname()
+}
+
+// checkEncryptionKey: TOKEN_ENCRYPTION_KEY comes from the user's Secret, the chart's
+// Secret (encryptionKey.value) or, by default, the generated Secret
+// <fullname>-encryption-key, which holds 32 random bytes (base64) and is kept on uninstall.
+func checkEncryptionKey(t *testing.T, b *bundle) {
+	t.Helper()
+	c := b.proxyContainer(t)
+	cm := b.proxyConfigMap(t)
+	var ref *corev1.SecretKeySelector
+	for _, e := range c.Env {
+		if e.Name == "TOKEN_ENCRYPTION_KEY" && e.ValueFrom != nil {
+			ref = e.ValueFrom.SecretKeyRef
+		}
+	}
+	generated := b.secret(cm.Name + "-encryption-key")
+	switch {
+	case b.str("encryptionKey.existingSecret") != "":
+		if ref == nil || ref.Name != b.str("encryptionKey.existingSecret") || ref.Key != b.str("encryptionKey.key") {
+			t.Errorf("TOKEN_ENCRYPTION_KEY from %+v, want encryptionKey.existingSecret", ref)
+		}
+	case b.str("encryptionKey.value") != "":
+		if ref == nil || ref.Name != cm.Name || ref.Key != "token-encryption-key" {
+			t.Errorf("TOKEN_ENCRYPTION_KEY from %+v, want the chart's Secret", ref)
+		}
+	case b.boolean("encryptionKey.generate"):
+		if generated == nil {
+			t.Fatalf("no key given and encryptionKey.generate: want Secret %s-encryption-key", cm.Name)
+		}
+		if generated.Annotations["helm.sh/resource-policy"] != "keep" {
+			t.Errorf("Secret %s: want helm.sh/resource-policy: keep (tokens outlive the release)", generated.Name)
+		}
+		if key, err := base64.StdEncoding.DecodeString(string(generated.Data["token-encryption-key"])); err != nil || len(key) != 32 {
+			t.Errorf("Secret %s: token-encryption-key is not base64 of 32 bytes (%d bytes, %v)", generated.Name, len(key), err)
+		}
+		if ref == nil || ref.Name != generated.Name || ref.Key != "token-encryption-key" {
+			t.Errorf("TOKEN_ENCRYPTION_KEY from %+v, want Secret %s key token-encryption-key", ref, generated.Name)
+		}
+	default:
+		if ref != nil {
+			t.Errorf("TOKEN_ENCRYPTION_KEY set without a key or encryptionKey.generate")
+		}
+		if _, ok := cm.Data["TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT"]; ok {
+			t.Errorf("TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT set without a key (the proxy refuses it)")
+		}
+		if !strings.Contains(b.r.Notes(), "WARNING: tokens are stored unencrypted") {
+			t.Errorf("NOTES.txt does not warn that tokens are stored unencrypted")
+		}
+	}
+	if generated != nil && !b.boolean("encryptionKey.generate") {
+		t.Errorf("Secret %s rendered with encryptionKey.generate=false", generated.Name)
+	}
+	if ref != nil {
+		if got, want := cm.Data["TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT"], fmt.Sprint(b.boolean("encryptionKey.acceptPlaintext")); got != want {
+			t.Errorf("TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT = %q, want %q", got, want)
+		}
+	}
+}
+
+// refuseEmptyPassword: the start script exits when the password Secret's value is empty,
+// rather than run Redis without requirepass.
+var refuseEmptyPassword = regexp.MustCompile(`if \[ -z "\$\{REDIS_PASSWORD:-\}" \]; then\s+echo [^\n]*>&2\s+exit 1\s+fi\s+printf 'requirepass`)
+
+// checkBundledRedisAuth: unless turned off, the bundled Redis requires a password
+// (requirepass from REDIS_PASSWORD, an empty one refused), its probes authenticate
+// (REDISCLI_AUTH), and the proxy reads the same Secret key as REDIS_PASSWORD.
+func checkBundledRedisAuth(t *testing.T, b *bundle, redis corev1.Container) {
+	t.Helper()
+	var want *corev1.SecretKeySelector
+	switch {
+	case b.str("redis.existingSecret") != "":
+		want = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: b.str("redis.existingSecret")}, Key: b.str("redis.passwordKey")}
+	case b.str("redis.password") != "":
+		want = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: b.ownSecretName()}, Key: "redis-password"}
+	case b.boolean("redis.bundled.auth"):
+		name := b.statefulSets[0].Name + "-password"
+		s := b.secret(name)
+		if s == nil {
+			t.Fatalf("bundled Redis with auth and no password given: want the generated Secret %s", name)
+		}
+		if len(s.Data["redis-password"]) < 32 {
+			t.Errorf("Secret %s: redis-password is %d characters, want 32 or more", name, len(s.Data["redis-password"]))
+		}
+		want = &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: "redis-password"}
+	}
+	refOf := func(c corev1.Container, env string) *corev1.SecretKeySelector {
+		for _, e := range c.Env {
+			if e.Name == env && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				return &corev1.SecretKeySelector{LocalObjectReference: e.ValueFrom.SecretKeyRef.LocalObjectReference, Key: e.ValueFrom.SecretKeyRef.Key}
+			}
+		}
+		return nil
+	}
+	cmd := strings.Join(append(redis.Command, redis.Args...), " ")
+	proxy := b.proxyContainer(t)
+	if want == nil {
+		if refOf(redis, "REDIS_PASSWORD") != nil || refOf(proxy, "REDIS_PASSWORD") != nil || strings.Contains(cmd, "requirepass") {
+			t.Errorf("bundled Redis with redis.bundled.auth=false and no password still sets one")
+		}
+		return
+	}
+	for _, got := range []struct {
+		where string
+		ref   *corev1.SecretKeySelector
+	}{{"Redis REDIS_PASSWORD", refOf(redis, "REDIS_PASSWORD")}, {"Redis REDISCLI_AUTH (probes)", refOf(redis, "REDISCLI_AUTH")}, {"proxy REDIS_PASSWORD", refOf(proxy, "REDIS_PASSWORD")}} {
+		if got.ref == nil || *got.ref != *want {
+			t.Errorf("%s from %+v, want Secret %s key %s", got.where, got.ref, want.Name, want.Key)
+		}
+	}
+	if !strings.Contains(cmd, `printf 'requirepass "%s"\n' "$REDIS_PASSWORD" > /tmp/redis.conf`) ||
+		!strings.Contains(cmd, "exec redis-server /tmp/redis.conf") || !refuseEmptyPassword.MatchString(cmd) {
+		t.Errorf("bundled Redis: the command must set requirepass and refuse an empty password:\n%s", cmd)
+	}
+	for _, p := range []*corev1.Probe{redis.StartupProbe, redis.LivenessProbe, redis.ReadinessProbe} {
+		if p == nil || p.Exec == nil || !strings.Contains(strings.Join(p.Exec.Command, " "), "redis-cli") {
+			t.Errorf("bundled Redis: probes must run redis-cli (which reads REDISCLI_AUTH)")
 		}
 	}
 }

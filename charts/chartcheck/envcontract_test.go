@@ -52,3 +52,34 @@ func isExtraEnv(b *bundle, name string) bool {
 	}
 	return false
 }
+
+// TestChartDefaultsMatchProxyDefaults: with default values, the ConfigMap sets each
+// hardening setting to the proxy's own default (config/config.go), so installing with
+// the chart changes nothing but ALLOWED_HOSTS (the Service's names) and the generated key.
+func TestChartDefaultsMatchProxyDefaults(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot, "config", "config.go"))
+	if err != nil {
+		t.Skipf("proxy config not found: %v", err)
+	}
+	defaults := map[string]string{}
+	for _, m := range regexp.MustCompile(`env:\s*"([A-Z0-9_]+)",\s*def:\s*"([^"]*)"`).FindAllStringSubmatch(string(src), -1) {
+		defaults[m[1]] = m[2]
+	}
+	cm := renderBundle(t, minimalValues()).proxyConfigMap(t)
+	for _, env := range []string{"BODY_READ_TIMEOUT", "MAX_REPLAY_MEMORY", "UPSTREAM_IDLE_TIMEOUT", "REWRITE_RESPONSE_URLS",
+		"UNAUTHORIZED_REFRESH_INTERVAL", "TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", "ADMIN_SESSION_TTL"} {
+		def, ok := defaults[env]
+		if !ok {
+			t.Errorf("config/config.go has no default for %s", env)
+			continue
+		}
+		if got, ok := cm.Data[env]; !ok || got != def {
+			t.Errorf("ConfigMap %s = %q (set: %v), the proxy's default is %q", env, got, ok, def)
+		}
+	}
+	for _, env := range []string{"PUBLIC_URL", "PUBLIC_ADMIN_URL"} {
+		if v, ok := cm.Data[env]; ok {
+			t.Errorf("ConfigMap sets %s = %q by default; the proxy's default is empty", env, v)
+		}
+	}
+}

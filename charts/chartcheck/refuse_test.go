@@ -42,6 +42,26 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"extraEnv without name", "extraEnv: [{value: x}]", "/extraEnv/0"},
 		{"security context typo", "securityContext: {readOnlyRootFileSystem: true}", "additional properties 'readOnlyRootFileSystem'"},
 		{"bad seccomp type", "podSecurityContext: {seccompProfile: {type: Default}}", "/podSecurityContext/seccompProfile/type"},
+		{"network policy switch as string", "networkPolicy: {enabled: 'false'}", "/networkPolicy/enabled"},
+		{"client peers as a map", "networkPolicy: {allowedClientPeers: {app: web}}", "/networkPolicy/allowedClientPeers"},
+		{"client peer typo", "networkPolicy: {allowedClientPeers: [{podSelectr: {matchLabels: {app: web}}}]}", "additional properties 'podSelectr'"},
+		{"client peer label not a string", "networkPolicy: {allowedClientPeers: [{podSelector: {matchLabels: {app: 1}}}]}", "/networkPolicy/allowedClientPeers/0/podSelector/matchLabels/app"},
+		{"allowed hosts as a string", "config: {allowedHosts: 'a.example,b.example'}", "/config/allowedHosts"},
+		{"allowed host with a scheme", "config: {allowedHosts: ['https://a.example']}", "/config/allowedHosts/0"},
+		{"allowed hosts with a comma", "config: {allowedHosts: ['a.example,b.example']}", "/config/allowedHosts/0"},
+		{"public url without scheme", "config: {publicUrl: 'proxy.example:8080'}", "/config/publicUrl"},
+		{"public url with a query", "config: {publicUrl: 'https://proxy.example/?x=1'}", "/config/publicUrl"},
+		{"public admin url without scheme", "config: {publicAdminUrl: admin.example}", "/config/publicAdminUrl"},
+		{"rewrite switch as string", "config: {rewriteResponseUrls: 'yes'}", "/config/rewriteResponseUrls"},
+		{"bad body read timeout", "config: {bodyReadTimeout: 30 seconds}", "/config/bodyReadTimeout"},
+		{"bad upstream idle timeout", "config: {upstreamIdleTimeout: 60}", "/config/upstreamIdleTimeout"},
+		{"bad unauthorized refresh interval", "config: {unauthorizedRefreshInterval: soon}", "/config/unauthorizedRefreshInterval"},
+		{"bad admin session ttl", "config: {adminSessionTtl: 1d}", "/config/adminSessionTtl"},
+		{"bad replay memory", "config: {maxReplayMemory: 64 megs}", "/config/maxReplayMemory"},
+		{"key generation as string", "encryptionKey: {generate: 'true'}", "/encryptionKey/generate"},
+		{"accept plaintext as string", "encryptionKey: {acceptPlaintext: 'no'}", "/encryptionKey/acceptPlaintext"},
+		{"redis auth as string", "redis: {bundled: {auth: 'on'}}", "/redis/bundled/auth"},
+		{"bad cluster domain", "clusterDomain: 'Cluster Local'", "/clusterDomain"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,7 +104,7 @@ func TestRenderRefusesInconsistentValues(t *testing.T) {
 		{"sidecar without app labels", "sidecar: {enabled: true}", "sidecar.appPodLabels is required"},
 		{"sidecar without store", "redis: {url: ''}\nsidecar: {enabled: true, appPodLabels: {app: web}}", "sidecar mode needs a shared token store"},
 		{"sidecar with serviceMonitor", "sidecar: {enabled: true, appPodLabels: {app: web}}\nserviceMonitor: {enabled: true}", "use podMonitor.enabled"},
-		{"network policy without clients", "networkPolicy: {enabled: true}", "networkPolicy.allowedClientLabels is required"},
+		{"accept plaintext without a key", "encryptionKey: {generate: false, acceptPlaintext: true}", "encryptionKey.acceptPlaintext needs a key"},
 		{"autoscaling min above max", "autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 3}", "must not exceed autoscaling.maxReplicas"},
 	}
 	for _, tc := range cases {

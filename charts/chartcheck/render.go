@@ -20,9 +20,12 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/client-go/dynamic"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 )
@@ -126,6 +129,35 @@ func ReadValuesFiles(files ...string) (map[string]any, error) {
 // Chart.yaml's kubeVersion checked, templates executed in strict mode (a reference
 // to a missing value is an error).
 func Render(c *chart.Chart, values map[string]any) (*Rendered, error) {
+	return render(c, values, Release, engine.Engine{Strict: true}.Render)
+}
+
+// RenderInCluster renders as `helm upgrade` (or `helm install`) does against a cluster
+// that already holds objects: the templates' `lookup` calls find them. Helm offers a
+// client-backed engine only in non-strict mode, so a missing value renders empty here.
+func RenderInCluster(c *chart.Chart, values map[string]any, rel chartutil.ReleaseOptions, objects ...runtime.Object) (*Rendered, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	cluster := fakeCluster{dynamicfake.NewSimpleDynamicClient(s, objects...)}
+	return render(c, values, rel, func(c *chart.Chart, v chartutil.Values) (map[string]string, error) {
+		return engine.RenderWithClientProvider(c, v, cluster)
+	})
+}
+
+// fakeCluster serves `lookup` of namespaced core kinds (v1 Secret, ConfigMap, …) from a
+// fake dynamic client.
+type fakeCluster struct{ client dynamic.Interface }
+
+func (f fakeCluster) GetClientFor(apiVersion, kind string) (dynamic.NamespaceableResourceInterface, bool, error) {
+	gvk := schema.FromAPIVersionAndKind(apiVersion, kind)
+	gvr := schema.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: strings.ToLower(kind) + "s"}
+	return f.client.Resource(gvr), true, nil
+}
+
+func render(c *chart.Chart, values map[string]any, rel chartutil.ReleaseOptions,
+	run func(*chart.Chart, chartutil.Values) (map[string]string, error)) (*Rendered, error) {
 	caps := chartutil.DefaultCapabilities.Copy()
 	kv, err := chartutil.ParseKubeVersion(KubeVersion)
 	if err != nil {
@@ -138,11 +170,11 @@ func Render(c *chart.Chart, values map[string]any) (*Rendered, error) {
 	if err := chartutil.ProcessDependenciesWithMerge(c, values); err != nil {
 		return nil, err
 	}
-	vals, err := chartutil.ToRenderValues(c, values, Release, caps)
+	vals, err := chartutil.ToRenderValues(c, values, rel, caps)
 	if err != nil {
 		return nil, err
 	}
-	files, err := engine.Engine{Strict: true}.Render(c, vals)
+	files, err := run(c, vals)
 	if err != nil {
 		return nil, err
 	}

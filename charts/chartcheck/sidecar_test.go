@@ -132,13 +132,12 @@ spec:
 	if !found {
 		t.Errorf("the sidecar reads ConfigMap %s, which the release does not create", cmName)
 	}
-	own := b.ownSecret()
 	for _, e := range sc.Env {
 		if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil {
-			if own == nil || ref.SecretKeyRef.Name != own.Name {
-				t.Errorf("env %s refers to Secret %s, not the release's", e.Name, ref.SecretKeyRef.Name)
-			} else if _, ok := own.Data[ref.SecretKeyRef.Key]; !ok {
-				t.Errorf("env %s: key %s not in Secret %s", e.Name, ref.SecretKeyRef.Key, own.Name)
+			if s := b.secret(ref.SecretKeyRef.Name); s == nil {
+				t.Errorf("env %s refers to Secret %s, not one of the release's", e.Name, ref.SecretKeyRef.Name)
+			} else if _, ok := s.Data[ref.SecretKeyRef.Key]; !ok {
+				t.Errorf("env %s: key %s not in Secret %s", e.Name, ref.SecretKeyRef.Key, s.Name)
 			}
 		} else if ref == nil && stringsContain(credentialEnv, e.Name) {
 			t.Errorf("env %s is a plain value", e.Name)
@@ -155,7 +154,45 @@ spec:
 		t.Errorf("PodMonitor scrapes port %s, the sidecar exposes %s", port, sc.Ports[0].Name)
 	}
 	if len(b.statefulSets) != 1 {
-		t.Errorf("the bundled Redis should render in sidecar mode")
+		t.Fatalf("the bundled Redis should render in sidecar mode")
+	}
+	// The bundled Redis requires the generated password, which the sidecar reads too, and
+	// its NetworkPolicy admits the app's pods (where the proxy runs).
+	redis := b.statefulSets[0]
+	password := redis.Name + "-password"
+	if s := b.secret(password); s == nil || len(s.Data["redis-password"]) < 32 {
+		t.Errorf("want the generated Redis password in Secret %s", password)
+	}
+	for _, c := range []struct {
+		where string
+		c     corev1.Container
+		env   string
+	}{{"Redis", redis.Spec.Template.Spec.Containers[0], "REDIS_PASSWORD"}, {"Redis probes", redis.Spec.Template.Spec.Containers[0], "REDISCLI_AUTH"}, {"sidecar", sc, "REDIS_PASSWORD"}} {
+		ok := false
+		for _, e := range c.c.Env {
+			ok = ok || (e.Name == c.env && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == password)
+		}
+		if !ok {
+			t.Errorf("%s: %s does not come from Secret %s", c.where, c.env, password)
+		}
+	}
+	redisPolicy := false
+	for _, p := range b.netpols {
+		if !subset(p.Spec.PodSelector.MatchLabels, redis.Spec.Template.Labels) {
+			t.Errorf("sidecar mode rendered NetworkPolicy %s for other pods than Redis", p.Name)
+			continue
+		}
+		redisPolicy = true
+		for _, r := range p.Spec.Ingress {
+			for _, peer := range r.From {
+				if peer.PodSelector == nil || peer.NamespaceSelector != nil || !subset(peer.PodSelector.MatchLabels, appLabels) {
+					t.Errorf("Redis NetworkPolicy admits %+v, want only the app's pods %v (they run the proxy)", peer, appLabels)
+				}
+			}
+		}
+	}
+	if !redisPolicy {
+		t.Errorf("no NetworkPolicy protects the bundled Redis in sidecar mode")
 	}
 }
 

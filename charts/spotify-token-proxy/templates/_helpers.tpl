@@ -102,6 +102,125 @@ app.kubernetes.io/component: redis
 {{- include "spotify-token-proxy.fullname" . }}
 {{- end }}
 
+{{/* Name of the Secret holding the generated token encryption key. */}}
+{{- define "spotify-token-proxy.encryptionKeySecretName" -}}
+{{- printf "%s-encryption-key" (include "spotify-token-proxy.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Whether the chart generates the token encryption key: no key and no Secret given. */}}
+{{- define "spotify-token-proxy.generatesEncryptionKey" -}}
+{{- with .Values.encryptionKey }}{{ if and .generate (not .value) (not .existingSecret) }}true{{ end }}{{ end }}
+{{- end }}
+
+{{/* Whether the proxy has a token encryption key (given or generated). */}}
+{{- define "spotify-token-proxy.hasEncryptionKey" -}}
+{{- if or .Values.encryptionKey.value .Values.encryptionKey.existingSecret (include "spotify-token-proxy.generatesEncryptionKey" .) }}true{{ end }}
+{{- end }}
+
+{{/*
+Whether the proxy must read records stored without encryption
+(TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT): encryptionKey.acceptPlaintext, or the key is generated
+by an upgrade of a release that had none, so the store may hold plaintext records (sealed on
+their next write). The generated Secret remembers that in the annotation
+spotify-token-proxy/accept-plaintext: "true" for the later upgrades; remove the annotation
+once every record has been rewritten.
+*/}}
+{{- define "spotify-token-proxy.acceptPlaintext" -}}
+{{- if .Values.encryptionKey.acceptPlaintext }}true
+{{- else if include "spotify-token-proxy.generatesEncryptionKey" . }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "spotify-token-proxy.encryptionKeySecretName" .) }}
+{{- if $existing }}
+{{- if eq (dig "metadata" "annotations" "spotify-token-proxy/accept-plaintext" "" $existing) "true" }}true{{ end }}
+{{- else if .Release.IsUpgrade }}true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret holding the generated password of the bundled Redis. */}}
+{{- define "spotify-token-proxy.redis.passwordSecretName" -}}
+{{- printf "%s-password" (include "spotify-token-proxy.redis.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Whether the chart generates the bundled Redis' password: auth on, no password and no Secret given. */}}
+{{- define "spotify-token-proxy.generatesRedisPassword" -}}
+{{- with .Values.redis }}{{ if and .bundled.enabled .bundled.auth (not .password) (not .existingSecret) }}true{{ end }}{{ end }}
+{{- end }}
+
+{{/*
+The Secret (name, key) holding the bundled Redis' password, as a dict; empty when Redis runs without one.
+*/}}
+{{- define "spotify-token-proxy.redis.passwordRef" -}}
+{{- if .Values.redis.existingSecret }}
+{{- dict "name" .Values.redis.existingSecret "key" .Values.redis.passwordKey | toJson }}
+{{- else if .Values.redis.password }}
+{{- dict "name" (include "spotify-token-proxy.secretName" .) "key" "redis-password" | toJson }}
+{{- else if include "spotify-token-proxy.generatesRedisPassword" . }}
+{{- dict "name" (include "spotify-token-proxy.redis.passwordSecretName" .) "key" "redis-password" | toJson }}
+{{- else }}
+{{- dict | toJson }}
+{{- end }}
+{{- end }}
+
+{{/*
+The base64 data of one key of a Secret the chart generates, so that it never changes once
+created: the value in the cluster's Secret of that name when it exists (`helm upgrade`, or an
+install after an uninstall that kept the Secret), else .fresh (base64). `lookup` answers an
+empty map without a cluster (`helm template`, client-side --dry-run): then .fresh is used.
+A Secret that exists without the key fails the render rather than replacing a key that data
+may depend on.
+  dict "root" $ "name" SECRET "key" KEY "fresh" BASE64
+*/}}
+{{- define "spotify-token-proxy.keptSecretData" -}}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace .name }}
+{{- if $existing }}
+{{- $old := dig "data" .key "" $existing }}
+{{- if not $old }}
+{{- fail (printf "Secret %s exists but has no key %s: restore it (the chart never regenerates it), or delete the Secret to start over" .name .key) }}
+{{- end }}
+{{- $old }}
+{{- else }}
+{{- .fresh }}
+{{- end }}
+{{- end }}
+
+{{/* Label key that admits an app's pods to the proxy port: <fullname>-client ("true"). */}}
+{{- define "spotify-token-proxy.clientLabel" -}}
+{{- printf "%s-client" (include "spotify-token-proxy.fullname" . | trunc 56 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
+ALLOWED_HOSTS: the loopback names (the proxy's own default, and how a sidecar is called),
+the Service's DNS names (not in sidecar mode, which has no Service) or the sidecar's
+listen host, PUBLIC_URL's host and config.allowedHosts; "*" when that lists "*".
+*/}}
+{{- define "spotify-token-proxy.allowedHosts" -}}
+{{- $hosts := list "localhost" "127.0.0.1" "::1" }}
+{{- if .Values.sidecar.enabled }}
+{{- $host := regexReplaceAll ":[0-9]+$" .Values.sidecar.listenAddr "" | trimPrefix "[" | trimSuffix "]" }}
+{{- if not (has $host (list "" "0.0.0.0" "::")) }}{{ $hosts = append $hosts $host }}{{ end }}
+{{- else }}
+{{- $svc := include "spotify-token-proxy.fullname" . }}
+{{- $ns := .Release.Namespace }}
+{{- $hosts = concat $hosts (list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns (trimSuffix "." .Values.clusterDomain))) }}
+{{- end }}
+{{- with .Values.config.publicUrl }}{{ $hosts = append $hosts (urlParse .).hostname }}{{ end }}
+{{- if has "*" .Values.config.allowedHosts }}*
+{{- else }}
+{{- concat $hosts .Values.config.allowedHosts | uniq | join "," }}
+{{- end }}
+{{- end }}
+
+{{/* TCP ports of config.apiUrl and config.accountsUrl (443 for https, 80 for http), plus 443 (JSON list). */}}
+{{- define "spotify-token-proxy.spotifyPorts" -}}
+{{- $ports := list 443 }}
+{{- range list .Values.config.apiUrl .Values.config.accountsUrl }}
+{{- $u := urlParse . }}
+{{- $p := regexFind ":[0-9]+$" $u.host | trimPrefix ":" }}
+{{- if $p }}{{ $ports = append $ports (int $p) }}{{ else if eq $u.scheme "http" }}{{ $ports = append $ports 80 }}{{ end }}
+{{- end }}
+{{- $ports | uniq | toJson }}
+{{- end }}
+
 {{- define "spotify-token-proxy.dataClaimName" -}}
 {{- default (printf "%s-data" (include "spotify-token-proxy.fullname" .)) .Values.persistence.existingClaim }}
 {{- end }}
@@ -201,10 +320,9 @@ Included from the ConfigMap, which renders in every mode.
 {{- if not .Values.sidecar.appPodLabels }}{{ fail "sidecar.appPodLabels is required in sidecar mode: the labels of the app's pods that carry the proxy" }}{{ end }}
 {{- if .Values.serviceMonitor.enabled }}{{ fail "serviceMonitor needs the proxy Service, which sidecar mode does not create: use podMonitor.enabled" }}{{ end }}
 {{- if .Values.autoscaling.enabled }}{{ fail "autoscaling does not apply in sidecar mode: the proxy scales with the app's pods" }}{{ end }}
-{{- if .Values.networkPolicy.enabled }}{{ fail "networkPolicy does not apply in sidecar mode: the app's chart owns its pods' policies" }}{{ end }}
 {{- end }}
-{{- if and .Values.networkPolicy.enabled (not .Values.networkPolicy.allowedClientLabels) }}
-{{- fail "networkPolicy.allowedClientLabels is required when networkPolicy.enabled: the pod labels of the apps that call the proxy" }}
+{{- if and .Values.encryptionKey.acceptPlaintext (not (include "spotify-token-proxy.hasEncryptionKey" .)) }}
+{{- fail "encryptionKey.acceptPlaintext needs a key: encryptionKey.value, encryptionKey.existingSecret or encryptionKey.generate" }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
@@ -249,6 +367,9 @@ Credentials, always read from a Secret: the user's existing Secret or the chart'
 {{ include "spotify-token-proxy.secretEnv" (dict "name" $env "secret" $own "key" (lower $env | replace "_" "-")) }}
 {{- end }}
 {{- end }}
+{{- if include "spotify-token-proxy.generatesEncryptionKey" . }}
+{{ include "spotify-token-proxy.secretEnv" (dict "name" "TOKEN_ENCRYPTION_KEY" "secret" (include "spotify-token-proxy.encryptionKeySecretName" .) "key" "token-encryption-key") }}
+{{- end }}
 {{- with .Values.encryptionKey }}
 {{- if .existingSecret }}
 {{ include "spotify-token-proxy.secretEnv" (dict "name" "TOKEN_ENCRYPTION_OLD_KEYS" "secret" .existingSecret "key" .oldKeysKey "optional" true) }}
@@ -263,12 +384,17 @@ Credentials, always read from a Secret: the user's existing Secret or the chart'
 {{- else }}
 {{ include "spotify-token-proxy.secretEnv" (dict "name" "REDIS_URL" "secret" .existingSecret "key" .key) }}
 {{- end }}
-{{- else if has $mode (list "sentinel" "cluster" "bundled") }}
+{{- else if has $mode (list "sentinel" "cluster") }}
 {{- if .existingSecret }}
 {{ include "spotify-token-proxy.secretEnv" (dict "name" "REDIS_PASSWORD" "secret" .existingSecret "key" .passwordKey) }}
 {{- else if .password }}
 {{ include "spotify-token-proxy.secretEnv" (dict "name" "REDIS_PASSWORD" "secret" $own "key" "redis-password") }}
 {{- end }}
+{{- end }}
+{{- end }}
+{{- if eq $mode "bundled" }}
+{{- with include "spotify-token-proxy.redis.passwordRef" . | fromJson }}
+{{ include "spotify-token-proxy.secretEnv" (dict "name" "REDIS_PASSWORD" "secret" .name "key" .key) }}
 {{- end }}
 {{- end }}
 {{- end }}
