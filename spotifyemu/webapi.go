@@ -1,6 +1,8 @@
 package spotifyemu
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -59,30 +61,77 @@ const (
 	routePlaylistImage
 	routePlaylistItems
 	routeStream
+	routeMyPlaylists
+	routeSavedTracks
+	routePlaylist
+	routePlaylistEntries // GET /v1/playlists/{id}/items and the older /tracks
+	routeSearch
+	routeAlbum
+	routeAlbumTracks
+	routeArtist
+	routeTrack
 )
 
-func classify(method, path string) route {
+// classify names the route of method and path (without a trailing slash);
+// id is the path's {id}, sub what follows it.
+func classify(method, path string) (rt route, id, sub string) {
 	switch {
 	case path == "/v1/_emulator/stream" && method == http.MethodGet:
-		return routeStream
-	case path == "/v1/me" && method == http.MethodGet:
-		return routeMe
-	case (path == "/v1/me/player" || path == "/v1/me/player/currently-playing") && method == http.MethodGet:
-		return routePlayerIdle
+		return routeStream, "", ""
 	case (path == "/v1/me/player" || strings.HasPrefix(path, "/v1/me/player/")) && (method == http.MethodPut || method == http.MethodPost):
-		return routePlayerCommand
+		return routePlayerCommand, "", ""
+	case method != http.MethodGet:
+	case path == "/v1/me":
+		return routeMe, "", ""
+	case path == "/v1/me/player" || path == "/v1/me/player/currently-playing":
+		return routePlayerIdle, "", ""
+	case path == "/v1/me/playlists":
+		return routeMyPlaylists, "", ""
+	case path == "/v1/me/tracks":
+		return routeSavedTracks, "", ""
+	case path == "/v1/search":
+		return routeSearch, "", ""
 	}
-	if rest, ok := strings.CutPrefix(path, "/v1/playlists/"); ok {
+	for _, c := range []struct {
+		prefix   string
+		get, sub route
+		subName  string
+	}{
+		{"/v1/playlists/", routePlaylist, routePlaylistEntries, ""},
+		{"/v1/albums/", routeAlbum, routeAlbumTracks, "tracks"},
+		{"/v1/artists/", routeArtist, routeEcho, ""},
+		{"/v1/tracks/", routeTrack, routeEcho, ""},
+	} {
+		rest, ok := strings.CutPrefix(path, c.prefix)
+		if !ok {
+			continue
+		}
 		id, sub, _ := strings.Cut(rest, "/")
 		switch {
 		case id == "":
-		case sub == "images" && method == http.MethodPut:
-			return routePlaylistImage
-		case (sub == "items" || sub == "tracks") && method == http.MethodPost:
-			return routePlaylistItems
+		case c.prefix == "/v1/playlists/" && sub == "images" && method == http.MethodPut:
+			return routePlaylistImage, id, sub
+		case c.prefix == "/v1/playlists/" && (sub == "items" || sub == "tracks") && method == http.MethodPost:
+			return routePlaylistItems, id, sub
+		case method != http.MethodGet:
+		case sub == "":
+			return c.get, id, sub
+		case c.prefix == "/v1/playlists/" && (sub == "items" || sub == "tracks"):
+			return routePlaylistEntries, id, sub
+		case sub == c.subName:
+			return c.sub, id, sub
 		}
+		break
 	}
-	return routeEcho
+	return routeEcho, "", ""
+}
+
+// trimSlash drops one trailing slash, which Spotify ignores (/v1/me/).
+func trimSlash(path string) string {
+	if len(path) > len("/v1/") && strings.HasSuffix(path, "/") {
+		return path[:len(path)-1]
+	}
+	return path
 }
 
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -99,12 +148,12 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	path := r.URL.Path
+	path := trimSlash(r.URL.Path)
 	if at.user == "" && (path == "/v1/me" || strings.HasPrefix(path, "/v1/me/")) {
 		writeAPIError(w, http.StatusForbidden, "Insufficient client scope")
 		return
 	}
-	rt := classify(r.Method, path)
+	rt, id, sub := classify(r.Method, path)
 	var keep int64
 	switch rt {
 	case routePlaylistImage:
@@ -128,7 +177,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case routeStream:
 		e.serveStream(w, r)
 	case routeMe:
-		writeAPIJSON(w, http.StatusOK, newUser(at.user, r))
+		e.writeJSON(w, r, http.StatusOK, newUser(at.user, e.baseURL(r)))
 	case routePlayerIdle, routePlayerCommand:
 		w.WriteHeader(http.StatusNoContent)
 	case routePlaylistImage:
@@ -143,17 +192,124 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 	case routePlaylistItems:
 		e.servePlaylistItems(w, r, body)
-	default:
-		writeAPIJSON(w, http.StatusOK, Echo{
+	case routeEcho:
+		e.writeJSON(w, r, http.StatusOK, Echo{
 			Method:      r.Method,
-			Path:        path,
+			Path:        r.URL.Path,
 			Query:       r.URL.RawQuery,
 			ContentType: r.Header.Get("Content-Type"),
 			BodyLength:  body.length,
 			BodySHA256:  body.sha256,
 			AccountUser: account,
 		})
+	default:
+		e.serveCatalog(w, r, rt, at.user, id, sub)
 	}
+}
+
+// serveCatalog answers the modelled GET calls from the seeded catalog and
+// the caller's seeded library.
+func (e *Emulator) serveCatalog(w http.ResponseWriter, r *http.Request, rt route, user, id, sub string) {
+	c := catalog{base: e.baseURL(r)}
+	q := r.URL.Query()
+	path := strings.TrimPrefix(trimSlash(r.URL.Path), "/v1/")
+	limits := limitsDefault()
+	switch {
+	case rt == routeMyPlaylists:
+		limits = limitsMyPlaylists()
+	case rt == routeSearch:
+		limits = limitsSearch()
+	case rt == routePlaylistEntries && sub == "tracks":
+		limits = limitsPlaylistTracks()
+	}
+	limit, offset, msg := parsePaging(q, limits)
+	if msg != "" {
+		writeAPIError(w, http.StatusBadRequest, msg)
+		return
+	}
+	pg := pageReq{path: path, limit: limit, offset: offset, query: keptParams(q)}
+
+	var want kind
+	switch rt {
+	case routeMyPlaylists:
+		e.writeJSON(w, r, http.StatusOK, c.myPlaylists(user, pg))
+		return
+	case routeSavedTracks:
+		e.writeJSON(w, r, http.StatusOK, c.savedTracks(user, pg))
+		return
+	case routeSearch:
+		res, msg := c.search(q, limit, offset)
+		if msg != "" {
+			writeAPIError(w, http.StatusBadRequest, msg)
+			return
+		}
+		e.writeJSON(w, r, http.StatusOK, res)
+		return
+	case routePlaylist, routePlaylistEntries:
+		want = kindPlaylist
+	case routeAlbum, routeAlbumTracks:
+		want = kindAlbum
+	case routeArtist:
+		want = kindArtist
+	case routeTrack:
+		want = kindTrack
+	}
+
+	if !validBase62ID(id) {
+		writeAPIError(w, http.StatusBadRequest, "Invalid base62 id")
+		return
+	}
+	k, n, ok := decodeID(id)
+	if ok && k == want {
+		switch k {
+		case kindPlaylist:
+			owner, p, exists := playlistOf(n)
+			ok = exists
+			if ok && rt == routePlaylist {
+				e.writeJSON(w, r, http.StatusOK, c.playlist(owner, p))
+				return
+			}
+			if ok {
+				e.writeJSON(w, r, http.StatusOK, c.playlistTracks(owner, p, pg))
+				return
+			}
+		case kindAlbum:
+			ok = n < catalogAlbums
+			if ok && rt == routeAlbum {
+				e.writeJSON(w, r, http.StatusOK, c.album(n, pageReq{path: "albums/" + id + "/tracks", limit: 50}))
+				return
+			}
+			if ok {
+				e.writeJSON(w, r, http.StatusOK, c.albumTracks(n, pg))
+				return
+			}
+		case kindArtist:
+			if ok = n < catalogArtists; ok {
+				e.writeJSON(w, r, http.StatusOK, c.artist(n))
+				return
+			}
+		case kindTrack:
+			b, pos := n>>4, int(n&0xf)
+			if ok = b < catalogAlbums && pos < albumTrackCount(b); ok {
+				e.writeJSON(w, r, http.StatusOK, c.track(b, pos))
+				return
+			}
+		}
+	}
+	writeAPIError(w, http.StatusNotFound, "Resource not found")
+}
+
+// baseURL is what the answer's absolute Web API URLs start with: the
+// configured [Options.BaseURL], or the scheme and host the request came to.
+func (e *Emulator) baseURL(r *http.Request) string {
+	if e.base != "" {
+		return e.base
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // authenticate checks the bearer token and writes the error answer when it
@@ -202,19 +358,25 @@ func (e *Emulator) servePlaylistItems(w http.ResponseWriter, r *http.Request, bo
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "Request entity too large")
 		return
 	}
-	if body.length > 0 {
-		var req struct {
-			URIs     []string `json:"uris"`
-			Position *int     `json:"position"`
+	if r.URL.Query().Has("uris") { // ?uris=a,b wins over the body, as at Spotify
+		uris = strings.Split(r.URL.Query().Get("uris"), ",")
+	} else if body.length > 0 {
+		data := bytes.TrimSpace(body.data)
+		var err error
+		if len(data) > 0 && data[0] == '[' { // a bare array of URIs
+			err = json.Unmarshal(data, &uris)
+		} else {
+			var req struct {
+				URIs     []string `json:"uris"`
+				Position *int     `json:"position"`
+			}
+			err = json.Unmarshal(data, &req)
+			uris = req.URIs
 		}
-		if err := json.Unmarshal(body.data, &req); err != nil {
+		if err != nil {
 			writeAPIError(w, http.StatusBadRequest, "Error parsing JSON.")
 			return
 		}
-		uris = req.URIs
-	}
-	if uris == nil && r.URL.Query().Has("uris") { // Spotify also takes ?uris=a,b
-		uris = strings.Split(r.URL.Query().Get("uris"), ",")
 	}
 	switch {
 	case uris == nil:
@@ -222,7 +384,7 @@ func (e *Emulator) servePlaylistItems(w http.ResponseWriter, r *http.Request, bo
 	case len(uris) > MaxItemsPerCall:
 		writeAPIError(w, http.StatusBadRequest, "You can add a maximum of 100 tracks per request.")
 	default:
-		writeAPIJSON(w, http.StatusCreated, struct {
+		e.writeJSON(w, r, http.StatusCreated, struct {
 			SnapshotID string `json:"snapshot_id"`
 		}{randomToken("")[:32]})
 	}
@@ -305,11 +467,7 @@ type Followers struct {
 	Total int     `json:"total"`
 }
 
-func newUser(id string, r *http.Request) User {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
+func newUser(id, base string) User {
 	n := strings.TrimPrefix(id, "user-")
 	return User{
 		ID:           id,
@@ -321,7 +479,7 @@ func newUser(id string, r *http.Request) User {
 		Email:        id + "@example.invalid",
 		Images:       []any{},
 		ExternalURLs: map[string]string{"spotify": "https://open.spotify.com/user/" + url.PathEscape(id)},
-		Href:         scheme + "://" + r.Host + "/v1/users/" + url.PathEscape(id),
+		Href:         base + "/v1/users/" + url.PathEscape(id),
 	}
 }
 
@@ -394,4 +552,70 @@ func writeAPIJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// gzipMinLength is the smallest JSON answer that is gzip-encoded when the
+// caller accepts it: compressing a few hundred bytes saves nothing, and it
+// keeps the small answers that load tests make by the thousand (GET /v1/me,
+// errors) as cheap as before.
+const gzipMinLength = 1024
+
+// writeJSON writes v as JSON, gzip-encoded when the caller sends
+// Accept-Encoding: gzip and the answer is at least gzipMinLength bytes.
+func (e *Emulator) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil { // only plain structs are marshalled here
+		http.Error(w, "spotifyemu: encoding answer: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Add("Vary", "Accept-Encoding")
+	if len(b) >= gzipMinLength && acceptsGzip(r.Header.Values("Accept-Encoding")) {
+		b = e.gzipBytes(b)
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func (e *Emulator) gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := e.gzipWriters.Get().(*gzip.Writer)
+	if zw == nil {
+		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid: no error
+	} else {
+		zw.Reset(&buf)
+	}
+	_, _ = zw.Write(b) // writes to a bytes.Buffer do not fail
+	_ = zw.Close()
+	e.gzipWriters.Put(zw)
+	return buf.Bytes()
+}
+
+// acceptsGzip reports whether Accept-Encoding values accept gzip: "gzip"
+// or "*" with no q=0.
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for _, coding := range strings.Split(v, ",") {
+			name, params, _ := strings.Cut(coding, ";")
+			name = strings.TrimSpace(name)
+			if !strings.EqualFold(name, "gzip") && name != "*" {
+				continue
+			}
+			q := 1.0
+			for _, p := range strings.Split(params, ";") {
+				if k, val, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+						q = f
+					}
+				}
+			}
+			if q > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
