@@ -92,36 +92,28 @@ func classify(method, path string) (rt route, id, sub string) {
 	case path == "/v1/search":
 		return routeSearch, "", ""
 	}
-	for _, c := range []struct {
-		prefix   string
-		get, sub route
-		subName  string
-	}{
-		{"/v1/playlists/", routePlaylist, routePlaylistEntries, ""},
-		{"/v1/albums/", routeAlbum, routeAlbumTracks, "tracks"},
-		{"/v1/artists/", routeArtist, routeEcho, ""},
-		{"/v1/tracks/", routeTrack, routeEcho, ""},
-	} {
-		rest, ok := strings.CutPrefix(path, c.prefix)
-		if !ok {
-			continue
-		}
-		id, sub, _ := strings.Cut(rest, "/")
-		switch {
-		case id == "":
-		case c.prefix == "/v1/playlists/" && sub == "images" && method == http.MethodPut:
-			return routePlaylistImage, id, sub
-		case c.prefix == "/v1/playlists/" && (sub == "items" || sub == "tracks") && method == http.MethodPost:
-			return routePlaylistItems, id, sub
-		case method != http.MethodGet:
-		case sub == "":
-			return c.get, id, sub
-		case c.prefix == "/v1/playlists/" && (sub == "items" || sub == "tracks"):
-			return routePlaylistEntries, id, sub
-		case sub == c.subName:
-			return c.sub, id, sub
-		}
-		break
+	rest, ok := strings.CutPrefix(path, "/v1/")
+	coll, rest, _ := strings.Cut(rest, "/")
+	id, sub, _ = strings.Cut(rest, "/")
+	switch {
+	case !ok || id == "":
+	case coll == "playlists" && sub == "images" && method == http.MethodPut:
+		return routePlaylistImage, id, sub
+	case coll == "playlists" && (sub == "items" || sub == "tracks") && method == http.MethodPost:
+		return routePlaylistItems, id, sub
+	case method != http.MethodGet:
+	case coll == "playlists" && sub == "":
+		return routePlaylist, id, sub
+	case coll == "playlists" && (sub == "items" || sub == "tracks"):
+		return routePlaylistEntries, id, sub
+	case coll == "albums" && sub == "":
+		return routeAlbum, id, sub
+	case coll == "albums" && sub == "tracks":
+		return routeAlbumTracks, id, sub
+	case coll == "artists" && sub == "":
+		return routeArtist, id, sub
+	case coll == "tracks" && sub == "":
+		return routeTrack, id, sub
 	}
 	return routeEcho, "", ""
 }
@@ -212,91 +204,82 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) serveCatalog(w http.ResponseWriter, r *http.Request, rt route, user, id, sub string) {
 	c := catalog{base: e.baseURL(r)}
 	q := r.URL.Query()
-	path := strings.TrimPrefix(trimSlash(r.URL.Path), "/v1/")
-	limits := limitsDefault()
-	switch {
-	case rt == routeMyPlaylists:
-		limits = limitsMyPlaylists()
-	case rt == routeSearch:
-		limits = limitsSearch()
-	case rt == routePlaylistEntries && sub == "tracks":
-		limits = limitsPlaylistTracks()
+	var pg pageReq
+	switch rt {
+	case routeMyPlaylists, routeSavedTracks, routeSearch, routePlaylistEntries, routeAlbumTracks:
+		limits := limitsDefault()
+		switch {
+		case rt == routeMyPlaylists:
+			limits = limitsMyPlaylists()
+		case rt == routeSearch:
+			limits = limitsSearch()
+		case rt == routePlaylistEntries && sub == "tracks":
+			limits = limitsPlaylistTracks()
+		}
+		limit, offset, msg := parsePaging(q, limits)
+		if msg != "" {
+			writeAPIError(w, http.StatusBadRequest, msg)
+			return
+		}
+		path := strings.TrimPrefix(trimSlash(r.URL.Path), "/v1/")
+		pg = pageReq{path: path, limit: limit, offset: offset, query: keptParams(q)}
 	}
-	limit, offset, msg := parsePaging(q, limits)
-	if msg != "" {
-		writeAPIError(w, http.StatusBadRequest, msg)
-		return
-	}
-	pg := pageReq{path: path, limit: limit, offset: offset, query: keptParams(q)}
 
-	var want kind
 	switch rt {
 	case routeMyPlaylists:
 		e.writeJSON(w, r, http.StatusOK, c.myPlaylists(user, pg))
-		return
 	case routeSavedTracks:
 		e.writeJSON(w, r, http.StatusOK, c.savedTracks(user, pg))
-		return
 	case routeSearch:
-		res, msg := c.search(q, limit, offset)
+		res, msg := c.search(q, pg.limit, pg.offset)
 		if msg != "" {
 			writeAPIError(w, http.StatusBadRequest, msg)
 			return
 		}
 		e.writeJSON(w, r, http.StatusOK, res)
-		return
-	case routePlaylist, routePlaylistEntries:
-		want = kindPlaylist
-	case routeAlbum, routeAlbumTracks:
-		want = kindAlbum
-	case routeArtist:
-		want = kindArtist
-	case routeTrack:
-		want = kindTrack
+	default:
+		if !validBase62ID(id) {
+			writeAPIError(w, http.StatusBadRequest, "Invalid base62 id")
+			return
+		}
+		v, ok := c.lookup(rt, id, pg)
+		if !ok {
+			writeAPIError(w, http.StatusNotFound, "Resource not found")
+			return
+		}
+		e.writeJSON(w, r, http.StatusOK, v)
 	}
+}
 
-	if !validBase62ID(id) {
-		writeAPIError(w, http.StatusBadRequest, "Invalid base62 id")
-		return
-	}
+// lookup answers the GET by id rt for id; ok is false when the emulator did
+// not make id or id names something else.
+func (c catalog) lookup(rt route, id string, pg pageReq) (v any, ok bool) {
 	k, n, ok := decodeID(id)
-	if ok && k == want {
-		switch k {
-		case kindPlaylist:
-			owner, p, exists := playlistOf(n)
-			ok = exists
-			if ok && rt == routePlaylist {
-				e.writeJSON(w, r, http.StatusOK, c.playlist(owner, p))
-				return
-			}
-			if ok {
-				e.writeJSON(w, r, http.StatusOK, c.playlistTracks(owner, p, pg))
-				return
-			}
-		case kindAlbum:
-			ok = n < catalogAlbums
-			if ok && rt == routeAlbum {
-				e.writeJSON(w, r, http.StatusOK, c.album(n, pageReq{path: "albums/" + id + "/tracks", limit: 50}))
-				return
-			}
-			if ok {
-				e.writeJSON(w, r, http.StatusOK, c.albumTracks(n, pg))
-				return
-			}
-		case kindArtist:
-			if ok = n < catalogArtists; ok {
-				e.writeJSON(w, r, http.StatusOK, c.artist(n))
-				return
-			}
-		case kindTrack:
-			b, pos := n>>4, int(n&0xf)
-			if ok = b < catalogAlbums && pos < albumTrackCount(b); ok {
-				e.writeJSON(w, r, http.StatusOK, c.track(b, pos))
-				return
-			}
+	if !ok {
+		return nil, false
+	}
+	switch {
+	case k == kindPlaylist && (rt == routePlaylist || rt == routePlaylistEntries):
+		owner, p, exists := playlistOf(n)
+		switch {
+		case !exists:
+		case rt == routePlaylist:
+			return c.playlist(owner, p), true
+		default:
+			return c.playlistTracks(owner, p, pg), true
+		}
+	case k == kindAlbum && n < catalogAlbums && rt == routeAlbum:
+		return c.album(n, pageReq{path: "albums/" + id + "/tracks", limit: 50}), true
+	case k == kindAlbum && n < catalogAlbums && rt == routeAlbumTracks:
+		return c.albumTracks(n, pg), true
+	case k == kindArtist && n < catalogArtists && rt == routeArtist:
+		return c.artist(n), true
+	case k == kindTrack && rt == routeTrack:
+		if b, pos := n>>4, int(n&0xf); b < catalogAlbums && pos < albumTrackCount(b) {
+			return c.track(b, pos), true
 		}
 	}
-	writeAPIError(w, http.StatusNotFound, "Resource not found")
+	return nil, false
 }
 
 // baseURL is what the answer's absolute Web API URLs start with: the

@@ -3,6 +3,8 @@
 // /_emulator/, for the demo, load tests and chaos tests.
 //
 // Give the printed URL as both SPOTIFY_ACCOUNTS_URL and SPOTIFY_API_URL.
+// Absolute URLs in answers (paging links) use the scheme and Host of each
+// request, or -base-url when given.
 // It prints "listening on http://ADDR" once it accepts connections and stops
 // gracefully on SIGINT or SIGTERM.
 package main
