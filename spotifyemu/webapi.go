@@ -545,12 +545,17 @@ const gzipMinLength = 1024
 
 // writeJSON writes v as JSON, gzip-encoded when the caller sends
 // Accept-Encoding: gzip and the answer is at least gzipMinLength bytes.
+// URLs keep their literal "&", as in Spotify's answers (encoding/json
+// would write \u0026).
 func (e *Emulator) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil { // only plain structs are marshalled here
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil { // only plain structs are encoded here
 		http.Error(w, "spotifyemu: encoding answer: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
+	b := bytes.TrimSuffix(out.Bytes(), []byte("\n"))
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Add("Vary", "Accept-Encoding")
