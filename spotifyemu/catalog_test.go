@@ -441,6 +441,16 @@ func TestGzip(t *testing.T) {
 	if resp, _ := get("/v1/me", "gzip"); resp.Header.Get("Content-Encoding") != "" {
 		t.Errorf("/v1/me gzip-encoded")
 	}
+	// A gzip-encoded playlist carries the weak form of the plain one's ETag.
+	var pls pageOf
+	a := e.get(t, "/v1/me/playlists", tok)
+	a.json(t, &pls)
+	plainResp, _ := get("/v1/playlists/"+pls.Items[0].ID, "")
+	zipResp, _ := get("/v1/playlists/"+pls.Items[0].ID, "gzip")
+	strong := plainResp.Header.Get("ETag")
+	if !strings.HasPrefix(strong, `"`) || zipResp.Header.Get("ETag") != "W/"+strong {
+		t.Errorf("ETag plain %q, gzip %q", strong, zipResp.Header.Get("ETag"))
+	}
 }
 
 // The emulator's URLs use the scheme and Host the request came to.
@@ -557,4 +567,58 @@ func firstKey(m map[string]bool) string {
 		return k
 	}
 	return ""
+}
+
+// Playlist answers carry an ETag and honour If-None-Match with 304, as
+// Spotify's do; answers say Cache-Control: private, max-age=0.
+func TestPlaylistETag(t *testing.T) {
+	e := newEnv(t, nil)
+	tok := e.accessToken(t)
+	ids := catalogIDs(t, e, tok)
+	getIfNoneMatch := func(path, inm string) apiAnswer {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if inm != "" {
+			req.Header.Set("If-None-Match", inm)
+		}
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return apiAnswer{resp: resp, body: b}
+	}
+	tags := map[string]bool{}
+	for _, path := range []string{"/v1/playlists/" + ids.playlist, "/v1/playlists/" + ids.playlist + "/items?limit=5", "/v1/playlists/" + ids.playlist + "/items?limit=6"} {
+		first := getIfNoneMatch(path, "")
+		tag := first.resp.Header.Get("ETag")
+		if first.resp.StatusCode != 200 || tag == "" || first.resp.Header.Get("Cache-Control") != "private, max-age=0" {
+			t.Fatalf("%s: %d ETag %q Cache-Control %q", path, first.resp.StatusCode, tag, first.resp.Header.Get("Cache-Control"))
+		}
+		if again := getIfNoneMatch(path, ""); again.resp.Header.Get("ETag") != tag {
+			t.Fatalf("%s: ETag changed from %q to %q", path, tag, again.resp.Header.Get("ETag"))
+		}
+		for _, inm := range []string{tag, `"other", ` + tag, "*"} {
+			nm := getIfNoneMatch(path, inm)
+			if nm.resp.StatusCode != 304 || len(nm.body) != 0 || nm.resp.Header.Get("ETag") != tag {
+				t.Fatalf("%s If-None-Match %s: %d %q ETag %q, want an empty 304", path, inm, nm.resp.StatusCode, nm.body, nm.resp.Header.Get("ETag"))
+			}
+		}
+		if other := getIfNoneMatch(path, `"other"`); other.resp.StatusCode != 200 || !bytes.Equal(other.body, first.body) {
+			t.Fatalf("%s with a stale ETag: %d", path, other.resp.StatusCode)
+		}
+		tags[tag] = true
+	}
+	if len(tags) != 3 {
+		t.Fatalf("different answers share an ETag: %v", tags)
+	}
+	// Catalog objects have no ETag.
+	if a := e.get(t, "/v1/tracks/"+ids.track, tok); a.resp.Header.Get("ETag") != "" {
+		t.Errorf("track answer has an ETag")
+	}
 }

@@ -243,11 +243,14 @@ func (e *Emulator) serveCatalog(w http.ResponseWriter, r *http.Request, rt route
 			return
 		}
 		v, ok := c.lookup(rt, id, pg)
-		if !ok {
+		switch {
+		case !ok:
 			writeAPIError(w, http.StatusNotFound, "Resource not found")
-			return
+		case rt == routePlaylist || rt == routePlaylistEntries:
+			e.writeJSONWithETag(w, r, v)
+		default:
+			e.writeJSON(w, r, http.StatusOK, v)
 		}
-		e.writeJSON(w, r, http.StatusOK, v)
 	}
 }
 
@@ -545,27 +548,90 @@ const gzipMinLength = 1024
 
 // writeJSON writes v as JSON, gzip-encoded when the caller sends
 // Accept-Encoding: gzip and the answer is at least gzipMinLength bytes.
-// URLs keep their literal "&", as in Spotify's answers (encoding/json
-// would write \u0026).
 func (e *Emulator) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil { // only plain structs are encoded here
+	b, err := encodeJSON(v)
+	if err != nil { // only plain structs are encoded here
 		http.Error(w, "spotifyemu: encoding answer: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	b := bytes.TrimSuffix(out.Bytes(), []byte("\n"))
+	e.sendJSON(w, r, status, b, "")
+}
+
+// writeJSONWithETag writes v as a 200 JSON answer with an ETag, or 304 Not
+// Modified without a body when If-None-Match names that ETag, as Spotify
+// does for playlists.
+func (e *Emulator) writeJSONWithETag(w http.ResponseWriter, r *http.Request, v any) {
+	b, err := encodeJSON(v)
+	if err != nil { // only plain structs are encoded here
+		http.Error(w, "spotifyemu: encoding answer: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	sum := sha256.Sum256(b)
+	tag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	if etagMatches(r.Header.Get("If-None-Match"), tag) {
+		if gzipFor(r, len(b)) {
+			tag = "W/" + tag // the ETag the 200 would carry
+		}
+		h := w.Header()
+		h.Set("ETag", tag)
+		h.Set("Cache-Control", "private, max-age=0")
+		h.Add("Vary", "Accept-Encoding")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	e.sendJSON(w, r, http.StatusOK, b, tag)
+}
+
+// encodeJSON encodes v with URLs keeping their literal "&", as in Spotify's
+// answers (encoding/json.Marshal writes \u0026).
+func encodeJSON(v any) ([]byte, error) {
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+}
+
+// sendJSON writes the JSON answer b, gzip-encoded when the caller accepts it
+// and b is at least gzipMinLength bytes; etag, when not empty, is sent as a
+// weak ETag with the gzip encoding, as most servers do.
+func (e *Emulator) sendJSON(w http.ResponseWriter, r *http.Request, status int, b []byte, etag string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "private, max-age=0")
 	h.Add("Vary", "Accept-Encoding")
-	if len(b) >= gzipMinLength && acceptsGzip(r.Header.Values("Accept-Encoding")) {
+	if gzipFor(r, len(b)) {
 		b = e.gzipBytes(b)
 		h.Set("Content-Encoding", "gzip")
+		if etag != "" {
+			etag = "W/" + etag
+		}
+	}
+	if etag != "" {
+		h.Set("ETag", etag)
 	}
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// etagMatches is If-None-Match's weak comparison of the header value with
+// tag: "*" or any listed tag, with or without W/.
+func etagMatches(header, tag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// gzipFor reports whether an answer of n bytes to r is gzip-encoded.
+func gzipFor(r *http.Request, n int) bool {
+	return n >= gzipMinLength && acceptsGzip(r.Header.Values("Accept-Encoding"))
 }
 
 func (e *Emulator) gzipBytes(b []byte) []byte {
