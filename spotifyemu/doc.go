@@ -46,11 +46,11 @@
 // stored; the body may be {"uris":[…]} or a bare JSON array of URIs, and
 // ?uris= wins over it.
 //
-// Like Spotify, the Web API ignores one trailing slash (/v1/me/); JSON
+// Like Spotify, the Web API ignores one trailing slash (/v1/me/). JSON
 // answers of 1 KiB or more are gzip-encoded when the caller sends
 // Accept-Encoding: gzip (Content-Encoding: gzip; Vary: Accept-Encoding on
-// every answer that could be), smaller answers and errors stay plain;
-// modelled answers say Cache-Control: private, max-age=0; and playlist
+// every answer that could be); smaller answers and errors stay plain. JSON
+// answers other than errors say Cache-Control: private, max-age=0. Playlist
 // answers (/v1/playlists/{id} and its entries) carry an ETag (weak when
 // gzip-encoded) and answer 304 Not Modified to a matching If-None-Match.
 //
