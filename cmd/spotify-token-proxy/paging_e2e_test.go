@@ -113,10 +113,13 @@ func TestPagingStaysOnTheProxy(t *testing.T) {
 		if errors.Is(err, spotify.ErrNoMorePages) {
 			break
 		}
-		if err != nil {
+		if err != nil && !strings.HasPrefix(next, proxyURL+"/v1/") {
 			t.Fatalf("NextPage for page %d failed: %v\n"+
-				"it asked %s (the proxy is %s): the answer's next URL points at the upstream, not at the proxy",
+				"it asked %s, not the proxy at %s: the answer's next URL was not rewritten to the proxy",
 				pages+1, err, next, proxyURL)
+		}
+		if err != nil {
+			t.Fatalf("NextPage for page %d (%s): %v", pages+1, next, err)
 		}
 		got += len(items.Items)
 		pages++
