@@ -83,6 +83,11 @@ type Options struct {
 	RefreshTokenLifetime time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// BaseURL is what absolute Web API URLs in answers (href, next,
+	// previous) start with, as https://api.spotify.com does at Spotify:
+	// scheme://host[:port], with an optional path prefix. Empty: the scheme
+	// and Host of each request.
+	BaseURL string
 }
 
 // Stats counts requests and answers since the emulator was created. The
@@ -146,7 +151,10 @@ type Emulator struct {
 	rlCount      int // < 0: until ClearFailures or RateLimit(0, "")
 	rlRetryAfter string
 
-	copyBufs sync.Pool // *[]byte for hashing request bodies
+	copyBufs    sync.Pool // *[]byte for hashing request bodies
+	gzipWriters sync.Pool // *gzip.Writer for JSON answers
+
+	base string // Options.BaseURL without a trailing slash
 
 	stats counters
 }
@@ -158,6 +166,7 @@ func New(opts Options) *Emulator {
 		clientSecret:    opts.ClientSecret,
 		refreshLifetime: opts.RefreshTokenLifetime,
 		now:             opts.Now,
+		base:            strings.TrimRight(opts.BaseURL, "/"),
 		access:          make(map[string]accessToken),
 		refresh:         make(map[string]*refreshEntry),
 		chains:          make(map[string]*chain),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 
 	"golang.org/x/oauth2"
 
@@ -51,4 +52,57 @@ func Example() {
 	// rotated: true old live: false
 	// 200 user-1 Emulated User 1
 	// 1 refresh, 1 API call
+}
+
+// Every emulated user's first playlist is long enough to page through. The
+// paging links are absolute URLs on the emulator's base URL, here a
+// configured one.
+func Example_paging() {
+	emu := spotifyemu.New(spotifyemu.Options{ClientID: "id", ClientSecret: "secret", BaseURL: "https://emulator.example"})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	cfg := oauth2.Config{
+		ClientID:     "id",
+		ClientSecret: "secret",
+		Endpoint:     oauth2.Endpoint{TokenURL: srv.URL + "/api/token", AuthStyle: oauth2.AuthStyleInHeader},
+	}
+	client := cfg.Client(context.Background(), &oauth2.Token{RefreshToken: emu.IssueRefreshToken("playlist-read-private")})
+	get := func(path string, v any) {
+		resp, err := client.Get(srv.URL + path)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			fmt.Println(err)
+		}
+	}
+
+	var playlists struct {
+		Total int `json:"total"`
+		Items []struct {
+			ID    string `json:"id"`
+			Name  string `json:"name"`
+			Items struct {
+				Total int `json:"total"`
+			} `json:"items"`
+		} `json:"items"`
+	}
+	get("/v1/me/playlists", &playlists)
+	first := playlists.Items[0]
+	fmt.Println(playlists.Total, "playlists; the first:", first.Name, "with", first.Items.Total, "items")
+
+	var page struct {
+		Items  []json.RawMessage `json:"items"`
+		Next   string            `json:"next"`
+		Offset int               `json:"offset"`
+	}
+	get("/v1/playlists/"+first.ID+"/items?offset=20", &page)
+	fmt.Println(len(page.Items), "items from offset", page.Offset)
+	fmt.Println(strings.Replace(page.Next, first.ID, "{id}", 1))
+	// Output:
+	// 29 playlists; the first: Long Mix with 77 items
+	// 20 items from offset 20
+	// https://emulator.example/v1/playlists/{id}/items?offset=40&limit=20
 }

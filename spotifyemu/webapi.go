@@ -1,6 +1,8 @@
 package spotifyemu
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -59,30 +61,69 @@ const (
 	routePlaylistImage
 	routePlaylistItems
 	routeStream
+	routeMyPlaylists
+	routeSavedTracks
+	routePlaylist
+	routePlaylistEntries // GET /v1/playlists/{id}/items and the older /tracks
+	routeSearch
+	routeAlbum
+	routeAlbumTracks
+	routeArtist
+	routeTrack
 )
 
-func classify(method, path string) route {
+// classify names the route of method and path (without a trailing slash);
+// id is the path's {id}, sub what follows it.
+func classify(method, path string) (rt route, id, sub string) {
 	switch {
 	case path == "/v1/_emulator/stream" && method == http.MethodGet:
-		return routeStream
-	case path == "/v1/me" && method == http.MethodGet:
-		return routeMe
-	case (path == "/v1/me/player" || path == "/v1/me/player/currently-playing") && method == http.MethodGet:
-		return routePlayerIdle
+		return routeStream, "", ""
 	case (path == "/v1/me/player" || strings.HasPrefix(path, "/v1/me/player/")) && (method == http.MethodPut || method == http.MethodPost):
-		return routePlayerCommand
+		return routePlayerCommand, "", ""
+	case method != http.MethodGet:
+	case path == "/v1/me":
+		return routeMe, "", ""
+	case path == "/v1/me/player" || path == "/v1/me/player/currently-playing":
+		return routePlayerIdle, "", ""
+	case path == "/v1/me/playlists":
+		return routeMyPlaylists, "", ""
+	case path == "/v1/me/tracks":
+		return routeSavedTracks, "", ""
+	case path == "/v1/search":
+		return routeSearch, "", ""
 	}
-	if rest, ok := strings.CutPrefix(path, "/v1/playlists/"); ok {
-		id, sub, _ := strings.Cut(rest, "/")
-		switch {
-		case id == "":
-		case sub == "images" && method == http.MethodPut:
-			return routePlaylistImage
-		case (sub == "items" || sub == "tracks") && method == http.MethodPost:
-			return routePlaylistItems
-		}
+	rest, ok := strings.CutPrefix(path, "/v1/")
+	coll, rest, _ := strings.Cut(rest, "/")
+	id, sub, _ = strings.Cut(rest, "/")
+	switch {
+	case !ok || id == "":
+	case coll == "playlists" && sub == "images" && method == http.MethodPut:
+		return routePlaylistImage, id, sub
+	case coll == "playlists" && (sub == "items" || sub == "tracks") && method == http.MethodPost:
+		return routePlaylistItems, id, sub
+	case method != http.MethodGet:
+	case coll == "playlists" && sub == "":
+		return routePlaylist, id, sub
+	case coll == "playlists" && (sub == "items" || sub == "tracks"):
+		return routePlaylistEntries, id, sub
+	case coll == "albums" && sub == "":
+		return routeAlbum, id, sub
+	case coll == "albums" && sub == "tracks":
+		return routeAlbumTracks, id, sub
+	case coll == "artists" && sub == "":
+		return routeArtist, id, sub
+	case coll == "tracks" && sub == "":
+		return routeTrack, id, sub
 	}
-	return routeEcho
+	return routeEcho, "", ""
+}
+
+// trimSlash drops one trailing slash, which Spotify ignores (/v1/me/).
+func trimSlash(path string) string {
+	if len(path) > len("/v1/") && strings.HasSuffix(path, "/") {
+		return path[:len(path)-1]
+	}
+	return path
 }
 
 func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
@@ -99,12 +140,12 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	path := r.URL.Path
+	path := trimSlash(r.URL.Path)
 	if at.user == "" && (path == "/v1/me" || strings.HasPrefix(path, "/v1/me/")) {
 		writeAPIError(w, http.StatusForbidden, "Insufficient client scope")
 		return
 	}
-	rt := classify(r.Method, path)
+	rt, id, sub := classify(r.Method, path)
 	var keep int64
 	switch rt {
 	case routePlaylistImage:
@@ -128,7 +169,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case routeStream:
 		e.serveStream(w, r)
 	case routeMe:
-		writeAPIJSON(w, http.StatusOK, newUser(at.user, r))
+		e.writeJSON(w, r, http.StatusOK, newUser(at.user, e.baseURL(r)))
 	case routePlayerIdle, routePlayerCommand:
 		w.WriteHeader(http.StatusNoContent)
 	case routePlaylistImage:
@@ -143,17 +184,118 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 	case routePlaylistItems:
 		e.servePlaylistItems(w, r, body)
-	default:
-		writeAPIJSON(w, http.StatusOK, Echo{
+	case routeEcho:
+		e.writeJSON(w, r, http.StatusOK, Echo{
 			Method:      r.Method,
-			Path:        path,
+			Path:        r.URL.Path,
 			Query:       r.URL.RawQuery,
 			ContentType: r.Header.Get("Content-Type"),
 			BodyLength:  body.length,
 			BodySHA256:  body.sha256,
 			AccountUser: account,
 		})
+	default:
+		e.serveCatalog(w, r, rt, at.user, id, sub)
 	}
+}
+
+// serveCatalog answers the modelled GET calls from the seeded catalog and
+// the caller's seeded library.
+func (e *Emulator) serveCatalog(w http.ResponseWriter, r *http.Request, rt route, user, id, sub string) {
+	c := catalog{base: e.baseURL(r)}
+	q := r.URL.Query()
+	var pg pageReq
+	switch rt {
+	case routeMyPlaylists, routeSavedTracks, routeSearch, routePlaylistEntries, routeAlbumTracks:
+		limits := limitsDefault()
+		switch {
+		case rt == routeMyPlaylists:
+			limits = limitsMyPlaylists()
+		case rt == routeSearch:
+			limits = limitsSearch()
+		case rt == routePlaylistEntries && sub == "tracks":
+			limits = limitsPlaylistTracks()
+		}
+		limit, offset, msg := parsePaging(q, limits)
+		if msg != "" {
+			writeAPIError(w, http.StatusBadRequest, msg)
+			return
+		}
+		path := strings.TrimPrefix(trimSlash(r.URL.Path), "/v1/")
+		pg = pageReq{path: path, limit: limit, offset: offset, query: keptParams(q)}
+	}
+
+	switch rt {
+	case routeMyPlaylists:
+		e.writeJSON(w, r, http.StatusOK, c.myPlaylists(user, pg))
+	case routeSavedTracks:
+		e.writeJSON(w, r, http.StatusOK, c.savedTracks(user, pg))
+	case routeSearch:
+		res, msg := c.search(q, pg.limit, pg.offset)
+		if msg != "" {
+			writeAPIError(w, http.StatusBadRequest, msg)
+			return
+		}
+		e.writeJSON(w, r, http.StatusOK, res)
+	default:
+		if !validBase62ID(id) {
+			writeAPIError(w, http.StatusBadRequest, "Invalid base62 id")
+			return
+		}
+		v, ok := c.lookup(rt, id, pg)
+		switch {
+		case !ok:
+			writeAPIError(w, http.StatusNotFound, "Resource not found")
+		case rt == routePlaylist || rt == routePlaylistEntries:
+			e.writeJSONWithETag(w, r, v)
+		default:
+			e.writeJSON(w, r, http.StatusOK, v)
+		}
+	}
+}
+
+// lookup answers the GET by id rt for id; ok is false when the emulator did
+// not make id or id names something else.
+func (c catalog) lookup(rt route, id string, pg pageReq) (v any, ok bool) {
+	k, n, ok := decodeID(id)
+	if !ok {
+		return nil, false
+	}
+	switch {
+	case k == kindPlaylist && (rt == routePlaylist || rt == routePlaylistEntries):
+		owner, p, exists := playlistOf(n)
+		switch {
+		case !exists:
+		case rt == routePlaylist:
+			return c.playlist(owner, p), true
+		default:
+			return c.playlistTracks(owner, p, pg), true
+		}
+	case k == kindAlbum && n < catalogAlbums && rt == routeAlbum:
+		return c.album(n, pageReq{path: "albums/" + id + "/tracks", limit: 50}), true
+	case k == kindAlbum && n < catalogAlbums && rt == routeAlbumTracks:
+		return c.albumTracks(n, pg), true
+	case k == kindArtist && n < catalogArtists && rt == routeArtist:
+		return c.artist(n), true
+	case k == kindTrack && rt == routeTrack:
+		if b, pos := n>>4, int(n&0xf); b < catalogAlbums && pos < albumTrackCount(b) {
+			return c.track(b, pos), true
+		}
+	}
+	return nil, false
+}
+
+// baseURL is what the answer's absolute Web API URLs start with: the
+// configured [Options.BaseURL], or the scheme and host the request came to.
+func (e *Emulator) baseURL(r *http.Request) string {
+	if e.base != "" {
+		return e.base
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
 }
 
 // authenticate checks the bearer token and writes the error answer when it
@@ -202,19 +344,25 @@ func (e *Emulator) servePlaylistItems(w http.ResponseWriter, r *http.Request, bo
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "Request entity too large")
 		return
 	}
-	if body.length > 0 {
-		var req struct {
-			URIs     []string `json:"uris"`
-			Position *int     `json:"position"`
+	if r.URL.Query().Has("uris") { // ?uris=a,b wins over the body, as at Spotify
+		uris = strings.Split(r.URL.Query().Get("uris"), ",")
+	} else if body.length > 0 {
+		data := bytes.TrimSpace(body.data)
+		var err error
+		if len(data) > 0 && data[0] == '[' { // a bare array of URIs
+			err = json.Unmarshal(data, &uris)
+		} else {
+			var req struct {
+				URIs     []string `json:"uris"`
+				Position *int     `json:"position"`
+			}
+			err = json.Unmarshal(data, &req)
+			uris = req.URIs
 		}
-		if err := json.Unmarshal(body.data, &req); err != nil {
+		if err != nil {
 			writeAPIError(w, http.StatusBadRequest, "Error parsing JSON.")
 			return
 		}
-		uris = req.URIs
-	}
-	if uris == nil && r.URL.Query().Has("uris") { // Spotify also takes ?uris=a,b
-		uris = strings.Split(r.URL.Query().Get("uris"), ",")
 	}
 	switch {
 	case uris == nil:
@@ -222,7 +370,7 @@ func (e *Emulator) servePlaylistItems(w http.ResponseWriter, r *http.Request, bo
 	case len(uris) > MaxItemsPerCall:
 		writeAPIError(w, http.StatusBadRequest, "You can add a maximum of 100 tracks per request.")
 	default:
-		writeAPIJSON(w, http.StatusCreated, struct {
+		e.writeJSON(w, r, http.StatusCreated, struct {
 			SnapshotID string `json:"snapshot_id"`
 		}{randomToken("")[:32]})
 	}
@@ -305,11 +453,7 @@ type Followers struct {
 	Total int     `json:"total"`
 }
 
-func newUser(id string, r *http.Request) User {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
+func newUser(id, base string) User {
 	n := strings.TrimPrefix(id, "user-")
 	return User{
 		ID:           id,
@@ -321,7 +465,7 @@ func newUser(id string, r *http.Request) User {
 		Email:        id + "@example.invalid",
 		Images:       []any{},
 		ExternalURLs: map[string]string{"spotify": "https://open.spotify.com/user/" + url.PathEscape(id)},
-		Href:         scheme + "://" + r.Host + "/v1/users/" + url.PathEscape(id),
+		Href:         base + "/v1/users/" + url.PathEscape(id),
 	}
 }
 
@@ -394,4 +538,138 @@ func writeAPIJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// gzipMinLength is the smallest JSON answer that is gzip-encoded when the
+// caller accepts it: compressing a few hundred bytes saves nothing, and it
+// keeps the small answers that load tests make by the thousand (GET /v1/me,
+// errors) as cheap as before.
+const gzipMinLength = 1024
+
+// writeJSON writes v as JSON, gzip-encoded when the caller sends
+// Accept-Encoding: gzip and the answer is at least gzipMinLength bytes.
+func (e *Emulator) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b, err := encodeJSON(v)
+	if err != nil { // only plain structs are encoded here
+		http.Error(w, "spotifyemu: encoding answer: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	e.sendJSON(w, r, status, b, "")
+}
+
+// writeJSONWithETag writes v as a 200 JSON answer with an ETag, or 304 Not
+// Modified without a body when If-None-Match names that ETag, as Spotify
+// does for playlists.
+func (e *Emulator) writeJSONWithETag(w http.ResponseWriter, r *http.Request, v any) {
+	b, err := encodeJSON(v)
+	if err != nil { // only plain structs are encoded here
+		http.Error(w, "spotifyemu: encoding answer: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	sum := sha256.Sum256(b)
+	tag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	if etagMatches(r.Header.Get("If-None-Match"), tag) {
+		if gzipFor(r, len(b)) {
+			tag = "W/" + tag // the ETag the 200 would carry
+		}
+		h := w.Header()
+		h.Set("ETag", tag)
+		h.Set("Cache-Control", "private, max-age=0")
+		h.Add("Vary", "Accept-Encoding")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	e.sendJSON(w, r, http.StatusOK, b, tag)
+}
+
+// encodeJSON encodes v with URLs keeping their literal "&", as in Spotify's
+// answers (encoding/json.Marshal writes \u0026).
+func encodeJSON(v any) ([]byte, error) {
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+}
+
+// sendJSON writes the JSON answer b, gzip-encoded when the caller accepts it
+// and b is at least gzipMinLength bytes; etag, when not empty, is sent as a
+// weak ETag with the gzip encoding, as most servers do.
+func (e *Emulator) sendJSON(w http.ResponseWriter, r *http.Request, status int, b []byte, etag string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "private, max-age=0")
+	h.Add("Vary", "Accept-Encoding")
+	if gzipFor(r, len(b)) {
+		b = e.gzipBytes(b)
+		h.Set("Content-Encoding", "gzip")
+		if etag != "" {
+			etag = "W/" + etag
+		}
+	}
+	if etag != "" {
+		h.Set("ETag", etag)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// etagMatches is If-None-Match's weak comparison of the header value with
+// tag: "*" or any listed tag, with or without W/.
+func etagMatches(header, tag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// gzipFor reports whether an answer of n bytes to r is gzip-encoded.
+func gzipFor(r *http.Request, n int) bool {
+	return n >= gzipMinLength && acceptsGzip(r.Header.Values("Accept-Encoding"))
+}
+
+func (e *Emulator) gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := e.gzipWriters.Get().(*gzip.Writer)
+	if zw == nil {
+		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid: no error
+	} else {
+		zw.Reset(&buf)
+	}
+	_, _ = zw.Write(b) // writes to a bytes.Buffer do not fail
+	_ = zw.Close()
+	e.gzipWriters.Put(zw)
+	return buf.Bytes()
+}
+
+// acceptsGzip reports whether Accept-Encoding values accept gzip: "gzip"
+// or "*" with no q=0.
+func acceptsGzip(values []string) bool {
+	for _, v := range values {
+		for _, coding := range strings.Split(v, ",") {
+			name, params, _ := strings.Cut(coding, ";")
+			name = strings.TrimSpace(name)
+			if !strings.EqualFold(name, "gzip") && name != "*" {
+				continue
+			}
+			q := 1.0
+			for _, p := range strings.Split(params, ";") {
+				if k, val, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "q") {
+					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
+						q = f
+					}
+				}
+			}
+			if q > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -3,6 +3,8 @@
 // /_emulator/, for the demo, load tests and chaos tests.
 //
 // Give the printed URL as both SPOTIFY_ACCOUNTS_URL and SPOTIFY_API_URL.
+// Absolute URLs in answers (paging links) use the scheme and Host of each
+// request, or -base-url when given.
 // It prints "listening on http://ADDR" once it accepts connections and stops
 // gracefully on SIGINT or SIGTERM.
 package main
@@ -15,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -52,6 +55,7 @@ type config struct {
 	legacy401     bool
 	refreshTokens []string
 	scope         string
+	baseURL       string
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
@@ -77,6 +81,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 		return nil
 	})
 	fs.StringVar(&cfg.scope, "scope", defaultScope, "scope of the -refresh-token tokens")
+	fs.StringVar(&cfg.baseURL, "base-url", "", "what absolute Web API URLs in answers (href, next, previous) start with, e.g. http://emulator:8090 (default: the scheme and Host of each request)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -93,6 +98,12 @@ func (c config) validate() error {
 	case c.tokenLifetime <= 0:
 		return errors.New("-token-lifetime must be positive")
 	}
+	if c.baseURL != "" {
+		u, err := url.Parse(c.baseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("-base-url %q must be an http or https URL without query or fragment", c.baseURL)
+		}
+	}
 	return nil
 }
 
@@ -108,6 +119,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		TokenLifetime: cfg.tokenLifetime,
 		RefreshPolicy: cfg.refreshPolicy,
 		Legacy401:     cfg.legacy401,
+		BaseURL:       cfg.baseURL,
 	})
 	for _, tok := range cfg.refreshTokens {
 		emu.AddRefreshToken(tok, cfg.scope)

@@ -135,6 +135,46 @@ func TestRunLegacy401Flag(t *testing.T) {
 	}
 }
 
+// -base-url replaces the request's scheme and host in absolute URLs.
+func TestRunBaseURLFlag(t *testing.T) {
+	base := start(t, "-base-url", "https://emulator.example:8443/", "-refresh-token", "seed")
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"seed"}}
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("demo-client", "demo-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || tok.AccessToken == "" {
+		t.Fatalf("refresh: %d %v", resp.StatusCode, err)
+	}
+	req, _ = http.NewRequest(http.MethodGet, base+"/v1/me/playlists?limit=2", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Href string `json:"href"`
+		Next string `json:"next"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&page)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/v1/me/playlists: %d %v", resp.StatusCode, err)
+	}
+	if page.Href != "https://emulator.example:8443/v1/me/playlists?offset=0&limit=2" ||
+		page.Next != "https://emulator.example:8443/v1/me/playlists?offset=2&limit=2" {
+		t.Errorf("href %q next %q, want them on the -base-url", page.Href, page.Next)
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	cfg, err := parseFlags(nil, io.Discard)
 	if err != nil {
@@ -159,6 +199,8 @@ func TestParseFlags(t *testing.T) {
 		{"bad lifetime", []string{"-token-lifetime", "0s"}},
 		{"extra argument", []string{"serve"}},
 		{"unknown flag", []string{"-port", "1"}},
+		{"relative base URL", []string{"-base-url", "emulator:8090"}},
+		{"base URL with a query", []string{"-base-url", "http://emulator:8090/?x=1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := parseFlags(tc.args, io.Discard); err == nil {
