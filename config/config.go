@@ -79,7 +79,7 @@ type setting struct {
 	secret         bool
 }
 
-// settings is the configuration table (SPEC.md, "Configuration"), in --help order.
+// settings is the configuration table (README.md, "Configuration"), in --help order.
 var settings = []setting{
 	{env: "SPOTIFY_CLIENT_ID", help: "Spotify app client id (required)"},
 	{env: "SPOTIFY_CLIENT_SECRET", help: "Spotify app client secret (required unless SPOTIFY_CLIENT_SECRET_FILE)", secret: true},

@@ -28,7 +28,7 @@ func TestDefaults(t *testing.T) {
 		c.KeyPrefix != "spotify-token-proxy:" || c.DefaultAccount != "default" || c.AppAccount != "app" ||
 		c.RefreshAhead != 5*time.Minute || c.LockTTL != 10*time.Second || c.UpstreamTimeout != 30*time.Second ||
 		c.MaxReplayBody != 1<<20 || c.LogLevel != "info" || c.LogFormat != "json" || c.UsesRedis() {
-		t.Fatalf("defaults differ from SPEC.md: %+v", c)
+		t.Fatalf("defaults differ from the README: %+v", c)
 	}
 }
 

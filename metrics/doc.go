@@ -1,6 +1,6 @@
 // Package metrics holds the proxy's Prometheus collectors as one struct built on a
 // registry the caller creates (never the default registry). The metric names and
-// labels are the product's contract (SPEC.md, "Metrics"): dashboards and alerts
+// labels are the product's contract (README.md, "Metrics reference"): dashboards and alerts
 // depend on them. Every contract label value is initialised to zero by New, so
 // every series exists from the first scrape.
 //

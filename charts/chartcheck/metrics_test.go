@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 )
 
-// specMetrics are the metric names of SPEC.md with their labels and, where SPEC.md
+// specMetrics are the metric names of the README's metrics reference with their labels and, where it
 // fixes them, the label values.
 var specMetrics = map[string]map[string][]string{
 	"spotify_proxy_requests_total":                 {"method": nil, "code": nil},
