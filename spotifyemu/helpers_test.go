@@ -50,7 +50,7 @@ func newEnv(t *testing.T, modify func(*spotifyemu.Options)) *env {
 }
 
 // oauthConfig is an x/oauth2 client of the emulator with credentials in the
-// Authorization header, as SPOTIFY.md recommends.
+// Authorization header, as Spotify recommends.
 func (e *env) oauthConfig() *oauth2.Config {
 	return &oauth2.Config{
 		ClientID:     testClientID,

@@ -1017,7 +1017,7 @@ func TestRedisLockLossStaleWriteRejected(t *testing.T) {
 	}
 }
 
-// TestRedisLockLossRotatedSuccessorIsKept is SPOTIFY.md's failure story: A's lock
+// TestRedisLockLossRotatedSuccessorIsKept is the failure story of a lock lost during a rotation: A's lock
 // expires during a slow rotating refresh, B refreshes with the rotated-away token
 // and gets invalid_grant. A's rotated token is the only live one and must end up
 // stored, and B must recover.
