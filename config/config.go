@@ -89,7 +89,7 @@ var settings = []setting{
 	{env: "SPOTIFY_ACCOUNTS_URL", def: "https://accounts.spotify.com", help: "accounts service base URL ({url}/api/token, {url}/authorize)"},
 	{env: "LISTEN_ADDR", def: "127.0.0.1:8080", help: "proxy listener"},
 	{env: "ADMIN_ADDR", def: "127.0.0.1:9090", help: "admin listener: /healthz, /readyz, /metrics, /admin/v1, /auth"},
-	{env: "ADMIN_TOKEN", help: "bearer secret for /admin/v1 and /auth/login; empty disables them", secret: true},
+	{env: "ADMIN_TOKEN", help: "bearer secret for /admin/v1 and the admin sign-in (/auth/login); empty disables them", secret: true},
 	{env: "ADMIN_TOKEN_FILE", help: "file holding ADMIN_TOKEN (mounted secrets)"},
 	{env: "PROXY_AUTH_TOKEN", help: "when set, callers must send Proxy-Authorization: Bearer <it>", secret: true},
 	{env: "REDIS_URL", help: "redis:// or rediss:// URL; empty means the embedded file store", secret: true},
