@@ -47,7 +47,7 @@
 // only with Sec-Fetch-Site: same-origin, which is what browsers send from pages with
 // Referrer-Policy: no-referrer).
 //
-// Errors of the admin API use Spotify's error shape (proxy.WriteError), with reasons
+// Errors of the admin API use Spotify's error shape (apierror.Write), with reasons
 // ADMIN_UNAUTHORIZED, ADMIN_BAD_REQUEST, ADMIN_BODY_TOO_LARGE, ADMIN_STALE_DELIVERY,
 // ADMIN_CONFLICT, ADMIN_STORE_UNAVAILABLE, and the proxy's PROXY_NO_TOKEN (404
 // here), PROXY_REAUTH_REQUIRED (401) and PROXY_TOKEN_UNAVAILABLE (503 with

@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/apierror"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
-	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -245,7 +245,7 @@ func (s *Server) requireBearer(next http.Handler) http.Handler {
 			s.log.Warn("admin API request refused: missing or wrong bearer token",
 				"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", "Bearer "+realm)
-			proxy.WriteError(w, http.StatusUnauthorized, "ADMIN_UNAUTHORIZED", "missing or wrong admin bearer token", 0)
+			apierror.Write(w, http.StatusUnauthorized, "ADMIN_UNAUTHORIZED", "missing or wrong admin bearer token", 0)
 			return
 		}
 		next.ServeHTTP(w, r)

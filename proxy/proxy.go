@@ -5,19 +5,18 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/apierror"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
@@ -389,39 +388,21 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 
 // tokenError answers a token source failure and returns the status sent.
 func (p *Proxy) tokenError(w http.ResponseWriter, r *http.Request, err error) int {
-	var ue *tokenstore.UnavailableError
-	switch {
-	case errors.Is(err, tokenstore.ErrReauthRequired):
-		return p.fail(w, http.StatusUnauthorized, "PROXY_REAUTH_REQUIRED", "the account's refresh token was rejected; the user must authorise the app again", 0)
-	case errors.Is(err, tokenstore.ErrNoToken):
-		return p.fail(w, http.StatusUnauthorized, "PROXY_NO_TOKEN", "no token is stored for this account", 0)
-	case errors.As(err, &ue):
-		return p.fail(w, http.StatusServiceUnavailable, "PROXY_TOKEN_UNAVAILABLE", "no valid access token can be obtained right now", ue.RetryAfter)
-	case r.Context().Err() != nil:
-		return 499
-	default:
+	a, known := apierror.ForToken(err, apierror.Forwarded)
+	if !known {
+		if r.Context().Err() != nil {
+			return 499 // the caller went away; nothing to answer
+		}
 		p.log.Error("token source failed", "error", err)
-		return p.fail(w, http.StatusServiceUnavailable, "PROXY_TOKEN_UNAVAILABLE", "no valid access token can be obtained right now", 5*time.Second)
 	}
+	a.Write(w)
+	return a.Status
 }
 
 // fail writes a proxy-made error and returns its status.
 func (p *Proxy) fail(w http.ResponseWriter, status int, reason, message string, retryAfter time.Duration) int {
-	WriteError(w, status, reason, message, retryAfter)
+	apierror.Write(w, status, reason, message, retryAfter)
 	return status
-}
-
-// WriteError writes an error in Spotify's shape,
-// {"error":{"status":N,"message":"…","reason":"…"}}, with Retry-After when given.
-func WriteError(w http.ResponseWriter, status int, reason, message string, retryAfter time.Duration) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	if retryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
-	}
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"error":{"status":%d,"message":%s,"reason":%s}}`+"\n", status, strconv.Quote(message), strconv.Quote(reason))
 }
 
 const copyBufferSize = 32 << 10
