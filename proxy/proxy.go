@@ -26,7 +26,9 @@ type TokenSource interface {
 	// Token returns a valid token for account.
 	Token(ctx context.Context, account string) (*tokenstore.Credential, error)
 	// Invalidate reports that Spotify's 401 to usedToken arrived at rejectedAt, and
-	// returns a replacement (one whose refresh began after rejectedAt, or a new one).
+	// returns a token that may answer it (tokenstore decides which: see
+	// tokenstore.Source.Invalidate), or tokenstore.ErrRefreshTooSoon, and then
+	// Spotify's 401 passes through to the caller.
 	Invalidate(ctx context.Context, account, usedToken string, rejectedAt time.Time) (*tokenstore.Credential, error)
 }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyemu"
 )
 
-// buildBinary compiles the proxy once per test run.
+// buildOnce holds the proxy binary, which binary compiles once per test run.
 var buildOnce struct {
 	sync.Once
 	path string
