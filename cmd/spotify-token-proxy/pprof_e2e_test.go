@@ -3,8 +3,6 @@ package main
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,16 +16,10 @@ func TestPprofSetting(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the binary")
 	}
-	emu := spotifyemu.New(spotifyemu.Options{ClientID: "pprof-client", ClientSecret: "pprof-secret", TokenLifetime: time.Hour})
-	es := httptest.NewServer(emu)
-	defer es.Close()
+	emu := startEmulator(t, spotifyemu.Options{ClientID: "pprof-client", ClientSecret: "pprof-secret", TokenLifetime: time.Hour})
 	const adminToken = "pprof-admin-token-0123456789"
 	start := func(pprof string) *proc {
-		return startProxy(t, map[string]string{
-			"SPOTIFY_CLIENT_ID": "pprof-client", "SPOTIFY_CLIENT_SECRET": "pprof-secret",
-			"SPOTIFY_API_URL": es.URL, "SPOTIFY_ACCOUNTS_URL": es.URL,
-			"TOKEN_FILE": filepath.Join(t.TempDir(), "tokens.json"), "ADMIN_TOKEN": adminToken, "PPROF": pprof,
-		})
+		return startProxy(t, emu.env(t, map[string]string{"ADMIN_TOKEN": adminToken, "PPROF": pprof}))
 	}
 	get := func(p *proc, auth string) (int, string) {
 		t.Helper()
