@@ -3,6 +3,10 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin
+# tools the Makefile installs (pinned versions)
+TOOLS    := $(BIN)/tools
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 # loadbench flags; -gogc adds the file-store proxy with that GOGC (the memory/CPU trade-off)
 BENCH_FLAGS ?= -rounds 5 -gogc 400
 # bench: also measure the proxy built from this git revision in the same run (e.g. BASELINE=HEAD~1)
@@ -60,10 +64,16 @@ DURATION ?= 2m
 soak:
 	SOAK_DURATION=$(DURATION) $(GO) test -count=1 -v -run TestSoak -timeout 0 ./proxy/
 
-lint:
+## lint: gofmt (fails on any file it lists), go vet and staticcheck; CI runs it before test
+lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	$(STATICCHECK) ./...
+
+# staticcheck at a pinned version, installed once into $(TOOLS); a new version gets a new file.
+$(STATICCHECK):
+	GOBIN=$(abspath $(TOOLS)) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS)/staticcheck $@
 
 ## chart-lint: helm lint --strict and helm template for every mode, chart README current
 chart-lint:

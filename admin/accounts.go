@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/apierror"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -19,26 +19,18 @@ const (
 	maxCursor        = 1024
 )
 
-// Reasons of the admin API's errors (the proxy's PROXY_* reasons are reused where
-// the meaning is the same).
+// Reasons of the admin API's own errors; those of the token source's failures are
+// apierror's.
 const (
-	reasonBadRequest   = "ADMIN_BAD_REQUEST"
-	reasonTooLarge     = "ADMIN_BODY_TOO_LARGE"
-	reasonStale        = "ADMIN_STALE_DELIVERY"
-	reasonConflict     = "ADMIN_CONFLICT"
-	reasonStore        = "ADMIN_STORE_UNAVAILABLE"
-	reasonNoToken      = "PROXY_NO_TOKEN"
-	reasonReauth       = "PROXY_REAUTH_REQUIRED"
-	reasonUnavailable  = "PROXY_TOKEN_UNAVAILABLE"
-	storeRetryAfter    = 5 * time.Second
-	conflictRetryAfter = time.Second
+	reasonBadRequest = apierror.ReasonBadRequest
+	reasonTooLarge   = "ADMIN_BODY_TOO_LARGE"
 )
 
 // account returns the request's {id}, answering 400 when it is not a valid id.
 func account(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if !tokenstore.ValidAccount(id) {
-		proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "invalid account id: 1 to 128 characters of A-Z a-z 0-9 . _ @ -", 0)
+		apierror.Write(w, http.StatusBadRequest, reasonBadRequest, "invalid account id: 1 to 128 characters of A-Z a-z 0-9 . _ @ -", 0)
 		return "", false
 	}
 	return id, true
@@ -51,38 +43,37 @@ func (s *Server) putToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > MaxDeliveryBody {
-		proxy.WriteError(w, http.StatusRequestEntityTooLarge, reasonTooLarge, "the body is larger than "+strconv.Itoa(MaxDeliveryBody)+" bytes", 0)
+		apierror.Write(w, http.StatusRequestEntityTooLarge, reasonTooLarge, "the body is larger than "+strconv.Itoa(MaxDeliveryBody)+" bytes", 0)
 		return
 	}
 	d, err := decodeDelivery(http.MaxBytesReader(w, r.Body, MaxDeliveryBody), s.now())
 	if err != nil {
 		var br *badRequest
 		if errors.As(err, &br) && br.status == http.StatusRequestEntityTooLarge {
-			proxy.WriteError(w, br.status, reasonTooLarge, br.msg, 0)
+			apierror.Write(w, br.status, reasonTooLarge, br.msg, 0)
 		} else {
-			proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, err.Error(), 0)
+			apierror.Write(w, http.StatusBadRequest, reasonBadRequest, err.Error(), 0)
 		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
 	err = s.cfg.Tokens.Deliver(ctx, id, d)
-	switch {
-	case err == nil:
+	if err == nil {
 		s.log.Info("token delivered", "account", id, "with_access_token", d.AccessToken != "", "remote", r.RemoteAddr)
 		w.WriteHeader(http.StatusNoContent)
-	case errors.Is(err, tokenstore.ErrStaleDelivery):
-		s.log.Info("stale token delivery refused", "account", id, "remote", r.RemoteAddr)
-		proxy.WriteError(w, http.StatusConflict, reasonStale, "the stored refresh token was obtained after this one (obtained_at); nothing was changed", 0)
-	case errors.Is(err, tokenstore.ErrBadAccount):
-		proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "invalid account id", 0)
-	case errors.Is(err, tokenstore.ErrVersionConflict):
-		s.log.Warn("token delivery gave up: the account kept changing", "account", id)
-		proxy.WriteError(w, http.StatusServiceUnavailable, reasonConflict, "the account changed during the delivery; try again", conflictRetryAfter)
-	default:
-		s.log.Error("token delivery failed", "account", id, "error", err)
-		proxy.WriteError(w, http.StatusServiceUnavailable, reasonStore, "the token store failed; try again", storeRetryAfter)
+		return
 	}
+	a, known := apierror.ForStore(err)
+	switch {
+	case !known:
+		s.log.Error("token delivery failed", "account", id, "error", err)
+	case a.Status >= 500:
+		s.log.Warn("token delivery gave up", "account", id, "reason", a.Reason)
+	default:
+		s.log.Info("token delivery refused", "account", id, "reason", a.Reason, "remote", r.RemoteAddr)
+	}
+	a.Write(w)
 }
 
 // tokenResponse is the body of GET /admin/v1/accounts/{id}/token. It never holds
@@ -104,20 +95,14 @@ func (s *Server) getToken(w http.ResponseWriter, r *http.Request) {
 	}
 	cred, err := s.cfg.Tokens.Fresh(r.Context(), id)
 	if err != nil {
-		var ue *tokenstore.UnavailableError
-		switch {
-		case errors.Is(err, tokenstore.ErrNoToken):
-			proxy.WriteError(w, http.StatusNotFound, reasonNoToken, "no token is stored for this account", 0)
-		case errors.Is(err, tokenstore.ErrReauthRequired):
-			proxy.WriteError(w, http.StatusUnauthorized, reasonReauth, "the account's refresh token was rejected; the user must authorise the app again", 0)
-		case errors.As(err, &ue):
-			proxy.WriteError(w, http.StatusServiceUnavailable, reasonUnavailable, "no valid access token can be obtained right now", ue.RetryAfter)
-		case r.Context().Err() != nil:
-			// The caller went away; nobody reads an answer.
-		default:
+		a, known := apierror.ForToken(err, apierror.TokenResource)
+		if !known {
+			if r.Context().Err() != nil {
+				return // the caller went away; nobody reads an answer
+			}
 			s.log.Error("token source failed", "account", id, "error", err)
-			proxy.WriteError(w, http.StatusServiceUnavailable, reasonUnavailable, "no valid access token can be obtained right now", storeRetryAfter)
 		}
+		a.Write(w)
 		return
 	}
 	left := cred.Expiry.Sub(s.now())
@@ -135,16 +120,17 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
-	switch err := s.cfg.Tokens.Delete(ctx, id); {
-	case err == nil:
+	err := s.cfg.Tokens.Delete(ctx, id)
+	if err == nil {
 		s.log.Info("account deleted", "account", id, "remote", r.RemoteAddr)
 		w.WriteHeader(http.StatusNoContent)
-	case errors.Is(err, tokenstore.ErrBadAccount):
-		proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "invalid account id", 0)
-	default:
-		s.log.Error("account deletion failed", "account", id, "error", err)
-		proxy.WriteError(w, http.StatusServiceUnavailable, reasonStore, "the token store failed; try again", storeRetryAfter)
+		return
 	}
+	a, known := apierror.ForStore(err)
+	if !known {
+		s.log.Error("account deletion failed", "account", id, "error", err)
+	}
+	a.Write(w)
 }
 
 // accountInfo is one account of the list: no secrets. Times are RFC 3339, null
@@ -175,21 +161,22 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "limit must be a positive integer", 0)
+			apierror.Write(w, http.StatusBadRequest, reasonBadRequest, "limit must be a positive integer", 0)
 			return
 		}
 		limit = min(n, MaxListLimit)
 	}
 	cursor := q.Get("cursor")
 	if len(cursor) > maxCursor {
-		proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "cursor is too long", 0)
+		apierror.Write(w, http.StatusBadRequest, reasonBadRequest, "cursor is too long", 0)
 		return
 	}
 	recs, next, err := s.cfg.Tokens.List(r.Context(), cursor, limit)
 	if err != nil {
 		if r.Context().Err() == nil {
 			s.log.Error("listing accounts failed", "error", err)
-			proxy.WriteError(w, http.StatusServiceUnavailable, reasonStore, "the token store failed; try again", storeRetryAfter)
+			a, _ := apierror.ForStore(err)
+			a.Write(w)
 		}
 		return
 	}

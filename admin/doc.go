@@ -15,13 +15,15 @@
 //	GET    /auth/login?account=ID[&scope=…]  (session) confirmation page; without a session 303 to /auth/signin?next=…
 //	POST   /auth/login                       (session + csrf_token) account, scope: 302 to Spotify's authorize page
 //	GET    /auth/callback                    exchanges the code, stores the account, HTML page
+//	GET    /debug/pprof/…                    Go's runtime profiles (net/http/pprof), only with Config.Pprof (PPROF)
 //
 // Authentication. /admin/v1 needs "Authorization: Bearer <ADMIN_TOKEN>"; a missing or
 // wrong token gets 401 with a WWW-Authenticate challenge (realm
 // "spotify-token-proxy"). Secrets are compared as SHA-256 sums (CSRF tokens directly)
 // in constant time. Authentication comes before routing: without the token every
-// path under /admin/v1/ is 401. Without an ADMIN_TOKEN, /admin/v1 and /auth answer
-// 404; the login flow (all of /auth) also needs a Login client and a redirect URL.
+// path under /admin/v1/ is 401. /debug/pprof/ takes the same Bearer token. Without
+// an ADMIN_TOKEN, /admin/v1, /auth and /debug/pprof answer 404; the login flow (all
+// of /auth) also needs a Login client and a redirect URL.
 //
 // Browser sessions. The /auth pages take no Authorization header at all: Basic
 // credentials, cached by a browser, would be sent along with cross-site requests.
@@ -47,7 +49,7 @@
 // only with Sec-Fetch-Site: same-origin, which is what browsers send from pages with
 // Referrer-Policy: no-referrer).
 //
-// Errors of the admin API use Spotify's error shape (proxy.WriteError), with reasons
+// Errors of the admin API use Spotify's error shape (apierror.Write), with reasons
 // ADMIN_UNAUTHORIZED, ADMIN_BAD_REQUEST, ADMIN_BODY_TOO_LARGE, ADMIN_STALE_DELIVERY,
 // ADMIN_CONFLICT, ADMIN_STORE_UNAVAILABLE, and the proxy's PROXY_NO_TOKEN (404
 // here), PROXY_REAUTH_REQUIRED (401) and PROXY_TOKEN_UNAVAILABLE (503 with

@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/apierror"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
-	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -72,9 +72,13 @@ type Config struct {
 	// Its origin is accepted as the admin's own, and https makes the session
 	// cookie Secure (TLS ends at a proxy in front).
 	PublicAdminURL *url.URL
-	Metrics        *metrics.Metrics // nil: nothing recorded
-	Logger         *slog.Logger     // nil: discarded
-	Now            func() time.Time // nil: time.Now
+	// Pprof serves Go's runtime profiles (net/http/pprof) under /debug/pprof/,
+	// behind the admin token like /admin/v1 (PPROF). Without AdminToken they are
+	// not served.
+	Pprof   bool
+	Metrics *metrics.Metrics // nil: nothing recorded
+	Logger  *slog.Logger     // nil: discarded
+	Now     func() time.Time // nil: time.Now
 }
 
 // Timeouts of the admin listener's own calls.
@@ -176,6 +180,9 @@ func (s *Server) routes() http.Handler {
 		api.HandleFunc("DELETE /admin/v1/accounts/{id}", s.deleteAccount)
 		api.HandleFunc("GET /admin/v1/accounts", s.listAccounts)
 		mux.Handle("/admin/v1/", s.requireBearer(api))
+		if s.cfg.Pprof {
+			mux.Handle("/debug/pprof/", s.requireBearer(pprofHandler()))
+		}
 	}
 	if s.login {
 		// Browser pages: a session cookie, never Basic auth (browsers cache Basic
@@ -245,7 +252,7 @@ func (s *Server) requireBearer(next http.Handler) http.Handler {
 			s.log.Warn("admin API request refused: missing or wrong bearer token",
 				"method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", "Bearer "+realm)
-			proxy.WriteError(w, http.StatusUnauthorized, "ADMIN_UNAUTHORIZED", "missing or wrong admin bearer token", 0)
+			apierror.Write(w, http.StatusUnauthorized, "ADMIN_UNAUTHORIZED", "missing or wrong admin bearer token", 0)
 			return
 		}
 		next.ServeHTTP(w, r)

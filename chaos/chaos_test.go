@@ -14,9 +14,7 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	printTable()
-	if build.dir != "" {
-		os.RemoveAll(build.dir)
-	}
+	builds.Remove()
 	os.Exit(code)
 }
 

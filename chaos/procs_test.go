@@ -3,8 +3,6 @@
 package chaos
 
 import (
-	"github.com/spotify-token-proxy/spotify-token-proxy/internal/freeport"
-
 	"bufio"
 	"context"
 	"encoding/json"
@@ -17,54 +15,28 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/e2etest"
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/freeport"
 )
 
-// Binaries are built once per test binary run, into a temporary directory that
-// TestMain removes.
-var build struct {
-	once  sync.Once
-	dir   string
-	proxy string
-	emu   string
-	err   error
-}
-
-const modulePath = "github.com/spotify-token-proxy/spotify-token-proxy"
+// builds holds the binaries, built once per test binary run (with -race when
+// CHAOS_RACE is set); TestMain removes them.
+var builds e2etest.Builds
 
 func binaries(t *testing.T) (proxy, emu string) {
 	t.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "stp-chaos-bin")
-		if build.err != nil {
-			return
-		}
-		for _, b := range []struct {
-			dst *string
-			pkg string
-		}{{&build.proxy, "/cmd/spotify-token-proxy"}, {&build.emu, "/cmd/spotify-emulator"}} {
-			*b.dst = filepath.Join(build.dir, filepath.Base(b.pkg))
-			args := []string{"build"}
-			if os.Getenv("CHAOS_RACE") != "" {
-				args = append(args, "-race")
-			}
-			args = append(args, "-o", *b.dst, modulePath+b.pkg)
-			goBin := os.Getenv("GO")
-			if goBin == "" {
-				goBin = "go"
-			}
-			if out, err := exec.Command(goBin, args...).CombinedOutput(); err != nil {
-				build.err = fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-				return
-			}
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
+	race := os.Getenv("CHAOS_RACE") != ""
+	var err error
+	if proxy, err = builds.Binary("cmd/spotify-token-proxy", race); err != nil {
+		t.Fatal(err)
 	}
-	return build.proxy, build.emu
+	if emu, err = builds.Binary("cmd/spotify-emulator", race); err != nil {
+		t.Fatal(err)
+	}
+	return proxy, emu
 }
 
 func freeAddr(t *testing.T) string {
@@ -72,38 +44,12 @@ func freeAddr(t *testing.T) string {
 	return freeport.Addr(t)
 }
 
-// child is a started process that is reaped by a goroutine.
-type child struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error // valid once exited is closed
-}
-
-func startChild(cmd *exec.Cmd) (*child, error) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // best effort if the test binary dies
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		c.err = cmd.Wait()
-		close(c.exited)
-	}()
-	return c, nil
-}
-
-func (c *child) kill() {
-	_ = c.cmd.Process.Signal(syscall.SIGCONT)
-	_ = c.cmd.Process.Kill()
-	<-c.exited
-}
-
 // ---------------------------------------------------------------------------
 // The emulator process.
 
 type emulator struct {
 	url  string
-	proc *child
+	proc *e2etest.Process
 	log  string
 	http *http.Client
 }
@@ -124,11 +70,11 @@ func startEmulator(t *testing.T, dir string) *emulator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proc, err := startChild(cmd)
+	proc, err := e2etest.Start(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(proc.kill)
+	t.Cleanup(proc.Kill)
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -146,9 +92,9 @@ func startEmulator(t *testing.T, dir string) *emulator {
 			t.Fatalf("emulator said %q", line)
 		}
 		return &emulator{url: u, proc: proc, log: logPath, http: &http.Client{Timeout: 10 * time.Second}}
-	case <-proc.exited:
+	case <-proc.Exited():
 		b, _ := os.ReadFile(logPath)
-		t.Fatalf("emulator exited at start: %v\n%s", proc.err, b)
+		t.Fatalf("emulator exited at start: %v\n%s", proc.Err(), b)
 	case <-time.After(20 * time.Second):
 		t.Fatal("emulator did not say where it listens within 20s")
 	}
@@ -240,7 +186,7 @@ type replica struct {
 	log    string
 
 	mu   sync.Mutex
-	proc *child
+	proc *e2etest.Process
 }
 
 func newReplica(t *testing.T, idx int, dir string, env []string) *replica {
@@ -251,7 +197,7 @@ func newReplica(t *testing.T, idx int, dir string, env []string) *replica {
 		p := r.proc
 		r.mu.Unlock()
 		if p != nil {
-			p.kill()
+			p.Kill()
 		}
 	})
 	return r
@@ -269,7 +215,7 @@ func (r *replica) start(t *testing.T) {
 	cmd := exec.Command(bin)
 	cmd.Env = r.env
 	cmd.Stdout, cmd.Stderr = logf, logf
-	p, err := startChild(cmd)
+	p, err := e2etest.Start(cmd)
 	logf.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -277,24 +223,8 @@ func (r *replica) start(t *testing.T) {
 	r.mu.Lock()
 	r.proc = p
 	r.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for {
-		resp, err := client.Get("http://" + r.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("replica %d exited during start-up: %v\n%s", r.idx, p.err, tail(r.log, 30))
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica %d not ready within 30s\n%s", r.idx, tail(r.log, 30))
-		}
+	if err := p.WaitReady("http://"+r.admin+"/readyz", 30*time.Second); err != nil {
+		t.Fatalf("replica %d: %v\n%s", r.idx, err, tail(r.log, 30))
 	}
 }
 
@@ -303,7 +233,7 @@ func (r *replica) sigkill() {
 	r.mu.Lock()
 	p := r.proc
 	r.mu.Unlock()
-	p.kill()
+	p.Kill()
 }
 
 // sigterm stops the process gracefully and returns its exit error (nil: status 0).
@@ -312,14 +242,7 @@ func (r *replica) sigterm(t *testing.T, within time.Duration) error {
 	r.mu.Lock()
 	p := r.proc
 	r.mu.Unlock()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return p.err
-	case <-time.After(within):
-		p.kill()
-		return fmt.Errorf("no exit within %s of SIGTERM", within)
-	}
+	return p.Stop(within)
 }
 
 func (r *replica) adminGet(path string, out any) error {

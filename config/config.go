@@ -68,6 +68,9 @@ type Config struct {
 	PublicAdminURL *url.URL
 	// AdminSessionTTL is how long an admin browser session lasts.
 	AdminSessionTTL time.Duration
+	// Pprof serves net/http/pprof under /debug/pprof/ on the admin listener,
+	// behind the admin token.
+	Pprof bool
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -123,6 +126,7 @@ var settings = []setting{
 	{env: "TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", def: "false", help: "with TOKEN_ENCRYPTION_KEY: read plaintext records and seal them on their next write (migration)"},
 	{env: "PUBLIC_ADMIN_URL", help: "the admin listener's public base URL; https makes the session cookie Secure"},
 	{env: "ADMIN_SESSION_TTL", def: "12h", help: "how long an admin browser session lasts"},
+	{env: "PPROF", def: "false", help: "serve Go's profiles (net/http/pprof) on the admin listener under /debug/pprof/, behind ADMIN_TOKEN"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.
@@ -311,7 +315,7 @@ func parse(get func(string) string) (*Config, error) {
 	for _, b := range []struct {
 		name string
 		dst  *bool
-	}{{"REWRITE_RESPONSE_URLS", &c.RewriteResponseURLs}, {"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", &c.AcceptPlaintext}} {
+	}{{"REWRITE_RESPONSE_URLS", &c.RewriteResponseURLs}, {"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", &c.AcceptPlaintext}, {"PPROF", &c.Pprof}} {
 		v := get(b.name)
 		x, err := strconv.ParseBool(v)
 		if err != nil {
@@ -321,6 +325,9 @@ func parse(get func(string) string) (*Config, error) {
 	}
 	if c.AcceptPlaintext && len(c.EncryptionKeys) == 0 {
 		return nil, &Error{"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", "only means something with TOKEN_ENCRYPTION_KEY"}
+	}
+	if c.Pprof && c.AdminToken == "" {
+		return nil, &Error{"PPROF", "needs ADMIN_TOKEN (the profiles are served only behind it)"}
 	}
 	if v := get("PUBLIC_URL"); v != "" {
 		if c.PublicURL, err = baseURL(get, "PUBLIC_URL"); err != nil {

@@ -140,7 +140,7 @@ func TestHardeningSettings(t *testing.T) {
 	}
 	if c.BodyReadTimeout != 30*time.Second || c.MaxReplayMemory != 64<<20 || c.UpstreamIdleTimeout != time.Minute ||
 		!c.RewriteResponseURLs || c.UnauthorizedRefreshInterval != 5*time.Second || c.AcceptPlaintext ||
-		c.PublicURL != nil || c.PublicAdminURL != nil || c.AdminSessionTTL != 12*time.Hour {
+		c.PublicURL != nil || c.PublicAdminURL != nil || c.AdminSessionTTL != 12*time.Hour || c.Pprof {
 		t.Fatalf("hardening defaults: %+v", c)
 	}
 	if got := strings.Join(c.AllowedHosts, ","); got != "localhost,127.0.0.1,::1" {
@@ -193,6 +193,8 @@ func TestHardeningSettings(t *testing.T) {
 		{"UNAUTHORIZED_REFRESH_INTERVAL", "-1s"},
 		{"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", "true"}, // without a key
 		{"ADMIN_SESSION_TTL", "1s"},
+		{"PPROF", "yes"},
+		{"PPROF", "true"}, // without ADMIN_TOKEN
 	} {
 		e := base()
 		e[tc.k] = tc.v
@@ -201,5 +203,22 @@ func TestHardeningSettings(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Var != tc.k {
 			t.Errorf("%s=%q: got %v, want an error naming %s", tc.k, tc.v, err, tc.k)
 		}
+	}
+}
+
+func TestPprof(t *testing.T) {
+	e := base()
+	e["ADMIN_TOKEN"] = "0123456789abcdef-admin"
+	e["PPROF"] = "true"
+	c, err := Load(nil, env(e), &bytes.Buffer{})
+	if err != nil || !c.Pprof {
+		t.Fatalf("PPROF=true: %+v, %v", c, err)
+	}
+	e["PPROF"] = "false"
+	if c, err = Load([]string{"--pprof=true"}, env(e), &bytes.Buffer{}); err != nil || !c.Pprof {
+		t.Fatalf("--pprof=true over PPROF=false: %+v, %v", c, err)
+	}
+	if c, err = Load(nil, env(e), &bytes.Buffer{}); err != nil || c.Pprof {
+		t.Fatalf("PPROF=false: %+v, %v", c, err)
 	}
 }

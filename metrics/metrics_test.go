@@ -18,7 +18,7 @@ import (
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 )
 
-// contract is SPEC.md's metric table: name → type and label names.
+// contract is the README's "Metrics reference" table: name → type and label names.
 var contract = map[string]struct {
 	typ    dto.MetricType
 	labels []string

@@ -88,12 +88,12 @@ func (p *Proxy) bufferBody(r *http.Request, st *state) error {
 		st.replay = true
 		return nil
 	}
-	max := p.cfg.MaxReplayBody
-	if r.ContentLength > max {
+	replayMax := p.cfg.MaxReplayBody
+	if r.ContentLength > replayMax {
 		return nil // streams; not replayable
 	}
 	// One byte more than may be replayed tells a body that is too large.
-	limit := max + 1
+	limit := replayMax + 1
 	if r.ContentLength > 0 {
 		limit = r.ContentLength + 1
 	}

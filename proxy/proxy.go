@@ -5,14 +5,12 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +26,9 @@ type TokenSource interface {
 	// Token returns a valid token for account.
 	Token(ctx context.Context, account string) (*tokenstore.Credential, error)
 	// Invalidate reports that Spotify's 401 to usedToken arrived at rejectedAt, and
-	// returns a replacement (one whose refresh began after rejectedAt, or a new one).
+	// returns a token that may answer it (tokenstore decides which: see
+	// tokenstore.Source.Invalidate), or tokenstore.ErrRefreshTooSoon, and then
+	// Spotify's 401 passes through to the caller.
 	Invalidate(ctx context.Context, account, usedToken string, rejectedAt time.Time) (*tokenstore.Credential, error)
 }
 
@@ -309,139 +309,4 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		p.urls.response(resp, st.host)
 	}
 	return nil
-}
-
-// retrier sends a request and, on a 401, asks for a replacement token and sends it
-// once more with the buffered body. The second answer is what the caller gets.
-type retrier struct {
-	p    *Proxy
-	base http.RoundTripper
-}
-
-// tokenErr carries a token source failure from the transport to the ErrorHandler.
-type tokenErr struct{ err error }
-
-func (e *tokenErr) Error() string { return e.err.Error() }
-func (e *tokenErr) Unwrap() error { return e.err }
-
-func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
-	st, _ := req.Context().Value(stateKey{}).(*state)
-	resp, err := t.send(req, st)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		return resp, err
-	}
-	rejected := t.p.now()
-	if st == nil || !st.replay {
-		return resp, nil // a body too large to replay: the 401 passes through
-	}
-	cred, err := t.p.cfg.Tokens.Invalidate(req.Context(), st.account, st.cred.AccessToken, rejected)
-	if errors.Is(err, tokenstore.ErrRefreshTooSoon) {
-		return resp, nil // a 401 storm: Spotify's own 401 passes through, body and all
-	}
-	// Drain (a little) so the connection can be reused, then close.
-	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
-	resp.Body.Close()
-	if err != nil {
-		t.p.m.Retry(false)
-		return nil, &tokenErr{err}
-	}
-	st.cred = cred
-	retry := req.Clone(req.Context())
-	retry.Header[headerAuth] = cred.AuthorizationHeader()
-	if st.body != nil {
-		setBody(retry, st.body)
-	}
-	resp, err = t.send(retry, st)
-	t.p.m.Retry(err == nil && resp.StatusCode != http.StatusUnauthorized)
-	return resp, err
-}
-
-// send is one round trip; the answer's body comes back under UpstreamIdleTimeout.
-func (t *retrier) send(req *http.Request, st *state) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if err == nil && st != nil && t.p.cfg.UpstreamIdleTimeout > 0 && resp.Body != nil && resp.Body != http.NoBody &&
-		resp.StatusCode != http.StatusSwitchingProtocols { // an upgraded body is the connection itself
-		st.up.watch(resp.Body, t.p.cfg.UpstreamIdleTimeout)
-		resp.Body = &st.up
-	}
-	return resp, err
-}
-
-func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	st, _ := r.Context().Value(stateKey{}).(*state)
-	var status int
-	var te *tokenErr
-	switch {
-	case st != nil && st.in != nil && st.in.timedOut.Load():
-		status = p.bodyTimedOut(w) // a streamed body stopped arriving
-	case errors.As(err, &te):
-		status = p.tokenError(w, r, te.err)
-	case r.Context().Err() != nil:
-		status = 499 // the caller went away; nothing to answer
-	default:
-		p.log.Warn("upstream request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		status = p.fail(w, http.StatusBadGateway, "PROXY_UPSTREAM_UNREACHABLE", "the Spotify Web API could not be reached", 0)
-	}
-	if st != nil {
-		st.status = status
-	}
-}
-
-// tokenError answers a token source failure and returns the status sent.
-func (p *Proxy) tokenError(w http.ResponseWriter, r *http.Request, err error) int {
-	var ue *tokenstore.UnavailableError
-	switch {
-	case errors.Is(err, tokenstore.ErrReauthRequired):
-		return p.fail(w, http.StatusUnauthorized, "PROXY_REAUTH_REQUIRED", "the account's refresh token was rejected; the user must authorise the app again", 0)
-	case errors.Is(err, tokenstore.ErrNoToken):
-		return p.fail(w, http.StatusUnauthorized, "PROXY_NO_TOKEN", "no token is stored for this account", 0)
-	case errors.As(err, &ue):
-		return p.fail(w, http.StatusServiceUnavailable, "PROXY_TOKEN_UNAVAILABLE", "no valid access token can be obtained right now", ue.RetryAfter)
-	case r.Context().Err() != nil:
-		return 499
-	default:
-		p.log.Error("token source failed", "error", err)
-		return p.fail(w, http.StatusServiceUnavailable, "PROXY_TOKEN_UNAVAILABLE", "no valid access token can be obtained right now", 5*time.Second)
-	}
-}
-
-// fail writes a proxy-made error and returns its status.
-func (p *Proxy) fail(w http.ResponseWriter, status int, reason, message string, retryAfter time.Duration) int {
-	WriteError(w, status, reason, message, retryAfter)
-	return status
-}
-
-// WriteError writes an error in Spotify's shape,
-// {"error":{"status":N,"message":"…","reason":"…"}}, with Retry-After when given.
-func WriteError(w http.ResponseWriter, status int, reason, message string, retryAfter time.Duration) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	if retryAfter > 0 {
-		h.Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
-	}
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"error":{"status":%d,"message":%s,"reason":%s}}`+"\n", status, strconv.Quote(message), strconv.Quote(reason))
-}
-
-const copyBufferSize = 32 << 10
-
-// bufferPool lends the 32 KiB copy buffers of the ReverseProxy. It pools array
-// pointers, so neither Get nor Put allocates.
-type bufferPool struct{ p sync.Pool }
-
-// NewBufferPool returns the pool of 32 KiB copy buffers the proxy gives its
-// ReverseProxy (exported for the benchmarks' tuned baseline).
-func NewBufferPool() httputil.BufferPool { return newBufferPool() }
-
-func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
-}
-
-func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
-
-func (b *bufferPool) Put(x []byte) {
-	if cap(x) >= copyBufferSize {
-		b.p.Put((*[copyBufferSize]byte)(x[:copyBufferSize]))
-	}
 }

@@ -270,8 +270,8 @@ func (m *memRT) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // chunked returns a reader that hands out data in pieces of random length (≥ 1).
-func chunked(data []byte, rng *rand.Rand, max int) io.Reader {
-	return &chunkReader{data: data, size: func() int { return 1 + rng.IntN(max) }}
+func chunked(data []byte, rng *rand.Rand, maxChunk int) io.Reader {
+	return &chunkReader{data: data, size: func() int { return 1 + rng.IntN(maxChunk) }}
 }
 
 type chunkReader struct {
@@ -490,9 +490,9 @@ func FuzzRewrite(f *testing.F) {
 	f.Add([]byte(`{"next":"`+pat+`me?offset=1"}`), uint64(1), uint8(1))
 	f.Add([]byte(escPat+escPat[:10]+pat), uint64(7), uint8(3))
 	f.Add([]byte("https:https://api.spotify.com/v1https://api.spotify.com/v1/"), uint64(3), uint8(2))
-	f.Fuzz(func(t *testing.T, body []byte, seed uint64, max uint8) {
+	f.Fuzz(func(t *testing.T, body []byte, seed uint64, maxChunk uint8) {
 		rng := rand.New(rand.NewPCG(seed, 0))
-		rt := &memRT{ct: "application/json", body: func() io.Reader { return chunked(body, rng, 1+int(max)) }}
+		rt := &memRT{ct: "application/json", body: func() io.Reader { return chunked(body, rng, 1+int(maxChunk)) }}
 		if got, want := serveMem(t, rt, ""), wantRewritten(string(body), "http://"+memHost); string(got) != want {
 			t.Fatalf("got %q\nwant %q", got, want)
 		}

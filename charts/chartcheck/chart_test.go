@@ -286,7 +286,7 @@ func secretValues(b *bundle) []string {
 	return out
 }
 
-// checkConfigMapAndChecksums: the ConfigMap holds the SPEC settings and no credential;
+// checkConfigMapAndChecksums: the ConfigMap holds the proxy's settings and no credential;
 // the pods' checksum annotations are the hashes of the rendered ConfigMap and Secret.
 func checkConfigMapAndChecksums(t *testing.T, b *bundle) {
 	t.Helper()

@@ -41,8 +41,8 @@ var histograms = []string{
 var targetLabels = []string{"namespace", "job", "pod", "instance", "service", "container", "endpoint"}
 
 // seriesLabels returns the labels a queried series may carry, or ok=false when the
-// name is not one that the proxy exports (SPEC names, histogram series, go_/process_
-// runtime metrics).
+// name is not one that the proxy exports (the README's metrics reference, histogram
+// series, go_/process_ runtime metrics).
 func seriesLabels(name string) (map[string][]string, bool) {
 	if l, ok := specMetrics[name]; ok && !slices.Contains(histograms, name) {
 		return l, true

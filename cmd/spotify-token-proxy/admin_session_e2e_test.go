@@ -3,9 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,17 +20,13 @@ func TestAdminBrowserSession(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the binary")
 	}
-	emu := spotifyemu.New(spotifyemu.Options{ClientID: "e2e-client", ClientSecret: "e2e-secret"})
-	es := httptest.NewServer(emu)
-	defer es.Close()
+	emu := startEmulator(t, spotifyemu.Options{ClientID: "e2e-client", ClientSecret: "e2e-secret"})
 	const adminToken = "e2e-admin-token-0123456789"
-	p := startProxy(t, map[string]string{
-		"SPOTIFY_CLIENT_ID": "e2e-client", "SPOTIFY_CLIENT_SECRET": "e2e-secret",
-		"SPOTIFY_API_URL": es.URL, "SPOTIFY_ACCOUNTS_URL": es.URL,
-		"TOKEN_FILE": filepath.Join(t.TempDir(), "tokens.json"), "ADMIN_TOKEN": adminToken,
+	p := startProxy(t, emu.env(t, map[string]string{
+		"ADMIN_TOKEN":       adminToken,
 		"AUTH_REDIRECT_URL": "https://admin.example.com/auth/callback", "PUBLIC_ADMIN_URL": "https://admin.example.com",
 		"ADMIN_SESSION_TTL": "30m",
-	})
+	}))
 	// TLS ends at an ingress in front: the browser talks https to admin.example.com,
 	// the pod sees plain http with its own Host.
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -92,7 +86,7 @@ func TestAdminBrowserSession(t *testing.T) {
 		withCookie[k] = v
 	}
 	resp, _ = send("POST", "/auth/login", url.Values{"account": {"alice"}, "csrf_token": {m[1]}}, withCookie)
-	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, es.URL+"/authorize?") {
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, emu.URL+"/authorize?") {
 		t.Fatalf("POST /auth/login: %d → %q", resp.StatusCode, loc)
 	}
 	withCookie["Origin"] = "https://evil.example"

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"github.com/spotify-token-proxy/spotify-token-proxy/internal/freeport"
-
 	"bytes"
 	"context"
-	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,34 +18,28 @@ import (
 
 	"github.com/zmb3/spotify/v2"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/e2etest"
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/freeport"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyemu"
 )
 
-// buildBinary compiles the proxy once per test run.
-var buildOnce struct {
-	sync.Once
-	path string
-	err  error
+// builds holds the proxy binary the tests run (built once, with -race); TestMain
+// removes it.
+var builds e2etest.Builds
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.Remove()
+	os.Exit(code)
 }
 
 func binary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "stp-e2e-bin")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.path = filepath.Join(dir, "spotify-token-proxy")
-		out, err := exec.Command("go", "build", "-race", "-o", buildOnce.path, ".").CombinedOutput()
-		if err != nil {
-			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildOnce.err != nil {
-		t.Fatal(buildOnce.err)
+	bin, err := builds.Binary("cmd/spotify-token-proxy", true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return buildOnce.path
+	return bin
 }
 
 func freeAddr(t *testing.T) string {
@@ -73,66 +65,73 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// emulated is an in-process emulator on a test server that closes with the test.
+type emulated struct {
+	*spotifyemu.Emulator
+	URL  string
+	opts spotifyemu.Options
+}
+
+func startEmulator(t *testing.T, opts spotifyemu.Options) emulated {
+	t.Helper()
+	emu := spotifyemu.New(opts)
+	es := httptest.NewServer(emu)
+	t.Cleanup(es.Close)
+	return emulated{Emulator: emu, URL: es.URL, opts: opts}
+}
+
+// env points the proxy at the emulator, as its client, with a token file of its
+// own; extra adds settings or replaces these.
+func (e emulated) env(t *testing.T, extra map[string]string) map[string]string {
+	env := map[string]string{
+		"SPOTIFY_CLIENT_ID": e.opts.ClientID, "SPOTIFY_CLIENT_SECRET": e.opts.ClientSecret,
+		"SPOTIFY_API_URL": e.URL, "SPOTIFY_ACCOUNTS_URL": e.URL,
+		"TOKEN_FILE": filepath.Join(t.TempDir(), "tokens.json"),
+	}
+	maps.Copy(env, extra)
+	return env
+}
+
+// proc is a running proxy: its listeners and its output.
 type proc struct {
-	cmd    *exec.Cmd
+	*e2etest.Process
 	logs   *syncBuffer
 	listen string
 	admin  string
-	done   chan error
 }
 
+// startProxy starts the proxy with env on free ports and waits until /readyz
+// answers 200; the test's end kills it.
 func startProxy(t *testing.T, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{logs: &syncBuffer{}, listen: freeAddr(t), admin: freeAddr(t), done: make(chan error, 1)}
-	p.cmd = exec.Command(binary(t))
-	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LISTEN_ADDR=" + p.listen, "ADMIN_ADDR=" + p.admin}
+	p := &proc{logs: &syncBuffer{}, listen: freeAddr(t), admin: freeAddr(t)}
+	cmd := exec.Command(binary(t))
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LISTEN_ADDR=" + p.listen, "ADMIN_ADDR=" + p.admin}
 	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
+	var err error
+	if p.Process, err = e2etest.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
+		p.Kill()
 		if t.Failed() {
 			t.Logf("proxy logs:\n%s", p.logs.String())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + p.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("proxy exited during start-up: %v\n%s", err, p.logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy not ready:\n%s", p.logs.String())
-		}
+	if err := p.WaitReady("http://"+p.admin+"/readyz", 30*time.Second); err != nil {
+		t.Fatalf("proxy: %v\n%s", err, p.logs.String())
 	}
+	return p
 }
 
+// stop ends the proxy with SIGTERM; it must exit with status 0 within 30s.
 func (p *proc) stop(t *testing.T) {
 	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit within 30s of SIGTERM")
+	if err := p.Stop(30 * time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
 	}
 }
 
@@ -140,18 +139,15 @@ func TestEndToEndWithSpotifyClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the binary")
 	}
-	emu := spotifyemu.New(spotifyemu.Options{ClientID: "e2e-client", ClientSecret: "e2e-secret", TokenLifetime: time.Hour})
-	es := httptest.NewServer(emu)
-	defer es.Close()
+	emu := startEmulator(t, spotifyemu.Options{ClientID: "e2e-client", ClientSecret: "e2e-secret", TokenLifetime: time.Hour})
 	seed := emu.IssueRefreshToken("user-read-private user-modify-playback-state")
 	tokenFile := filepath.Join(t.TempDir(), "data", "tokens.json")
-	env := map[string]string{
-		"SPOTIFY_CLIENT_ID": "e2e-client", "SPOTIFY_CLIENT_SECRET": "e2e-secret", "SPOTIFY_REFRESH_TOKEN": seed,
-		"SPOTIFY_API_URL": es.URL, "SPOTIFY_ACCOUNTS_URL": es.URL, "TOKEN_FILE": tokenFile,
+	env := emu.env(t, map[string]string{
+		"SPOTIFY_REFRESH_TOKEN": seed, "TOKEN_FILE": tokenFile,
 		// Two revocations come within a second here; the floor between 401-caused
 		// refreshes (which would pass the second 401 through) has its own tests.
 		"UNAUTHORIZED_REFRESH_INTERVAL": "0s",
-	}
+	})
 	p := startProxy(t, env)
 	ctx := context.Background()
 	client := spotify.New(http.DefaultClient, spotify.WithBaseURL("http://"+p.listen+"/v1/"))
@@ -229,7 +225,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 		result <- string(b)
 	}()
 	<-arrived
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Process.Signal(syscall.SIGTERM)
 	// Readiness goes 503 while draining.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -249,10 +245,9 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	if got := <-result; got != "drained" {
 		t.Fatalf("in-flight request: %q", got)
 	}
-	if err := <-p.done; err != nil {
+	if err := p.Err(); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
-	p.done <- nil
 }
 
 func TestStartupErrors(t *testing.T) {
@@ -313,19 +308,16 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the binary")
 	}
-	emu := spotifyemu.New(spotifyemu.Options{ClientID: "leak-client", ClientSecret: "leak-client-secret-value", TokenLifetime: time.Hour})
-	es := httptest.NewServer(emu)
-	defer es.Close()
+	emu := startEmulator(t, spotifyemu.Options{ClientID: "leak-client", ClientSecret: "leak-client-secret-value", TokenLifetime: time.Hour})
 	seed := emu.IssueRefreshToken("user-read-private")
 	delivered := emu.IssueRefreshToken("user-read-private")
 	const adminToken, proxyToken = "leak-admin-token-0123456789", "leak-proxy-token-0123456789"
 	const encKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // base64 of 32 bytes
 	tokenFile := filepath.Join(t.TempDir(), "tokens.json")
-	p := startProxy(t, map[string]string{
-		"SPOTIFY_CLIENT_ID": "leak-client", "SPOTIFY_CLIENT_SECRET": "leak-client-secret-value", "SPOTIFY_REFRESH_TOKEN": seed,
-		"SPOTIFY_API_URL": es.URL, "SPOTIFY_ACCOUNTS_URL": es.URL, "TOKEN_FILE": tokenFile, "LOG_LEVEL": "debug",
+	p := startProxy(t, emu.env(t, map[string]string{
+		"SPOTIFY_REFRESH_TOKEN": seed, "TOKEN_FILE": tokenFile, "LOG_LEVEL": "debug",
 		"ADMIN_TOKEN": adminToken, "PROXY_AUTH_TOKEN": proxyToken, "TOKEN_ENCRYPTION_KEY": encKey,
-	})
+	}))
 	var bodies strings.Builder
 	call := func(method, url, auth, pauth, body string) int {
 		req, _ := http.NewRequest(method, url, strings.NewReader(body))

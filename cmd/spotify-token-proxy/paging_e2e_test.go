@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,15 +74,10 @@ func TestPagingStaysOnTheProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the binary")
 	}
-	emu := spotifyemu.New(spotifyemu.Options{ClientID: "page-client", ClientSecret: "page-secret", TokenLifetime: time.Hour})
-	es := httptest.NewServer(emu)
-	defer es.Close()
-	p := startProxy(t, map[string]string{
-		"SPOTIFY_CLIENT_ID": "page-client", "SPOTIFY_CLIENT_SECRET": "page-secret",
+	emu := startEmulator(t, spotifyemu.Options{ClientID: "page-client", ClientSecret: "page-secret", TokenLifetime: time.Hour})
+	p := startProxy(t, emu.env(t, map[string]string{
 		"SPOTIFY_REFRESH_TOKEN": emu.IssueRefreshToken("playlist-read-private"),
-		"SPOTIFY_API_URL":       es.URL, "SPOTIFY_ACCOUNTS_URL": es.URL,
-		"TOKEN_FILE": filepath.Join(t.TempDir(), "tokens.json"),
-	})
+	}))
 	proxyURL := "http://" + p.listen
 	reqs := &requestLog{next: http.DefaultTransport}
 	httpClient := &http.Client{Transport: reqs, Timeout: 30 * time.Second}

@@ -119,7 +119,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	adm := admin.New(admin.Config{
 		Tokens: src, Gatherer: reg, AdminToken: cfg.AdminToken, Login: auth, RedirectURL: cfg.AuthRedirectURL,
 		Scopes: cfg.AuthScopes, States: st.states, Metrics: m, Logger: log,
-		PublicAdminURL: cfg.PublicAdminURL, SessionTTL: cfg.AdminSessionTTL,
+		PublicAdminURL: cfg.PublicAdminURL, SessionTTL: cfg.AdminSessionTTL, Pprof: cfg.Pprof,
 	})
 
 	proxyLn, err := net.Listen("tcp", cfg.ListenAddr)

@@ -6,9 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,14 +77,11 @@ func TestSlowBodiesDoNotPinMemory(t *testing.T) {
 		pace    = 500 * time.Millisecond // well inside the timeout: the uploads stay alive
 		ticks   = 6
 	)
-	emu := spotifyemu.New(spotifyemu.Options{ClientID: "c", ClientSecret: "s", TokenLifetime: time.Hour})
-	es := httptest.NewServer(emu)
-	defer es.Close()
-	p := startProxy(t, map[string]string{
-		"SPOTIFY_CLIENT_ID": "c", "SPOTIFY_CLIENT_SECRET": "s", "SPOTIFY_REFRESH_TOKEN": emu.IssueRefreshToken("user-read-private"),
-		"SPOTIFY_API_URL": es.URL, "SPOTIFY_ACCOUNTS_URL": es.URL, "TOKEN_FILE": filepath.Join(t.TempDir(), "t.json"),
-		"BODY_READ_TIMEOUT": timeout.String(),
-	})
+	emu := startEmulator(t, spotifyemu.Options{ClientID: "c", ClientSecret: "s", TokenLifetime: time.Hour})
+	p := startProxy(t, emu.env(t, map[string]string{
+		"SPOTIFY_REFRESH_TOKEN": emu.IssueRefreshToken("user-read-private"),
+		"BODY_READ_TIMEOUT":     timeout.String(),
+	}))
 	get := func() int {
 		resp, err := http.Get("http://" + p.listen + "/v1/me")
 		if err != nil {
@@ -101,7 +96,7 @@ func TestSlowBodiesDoNotPinMemory(t *testing.T) {
 			t.Fatalf("warm-up: %d", code)
 		}
 	}
-	pid := p.cmd.Process.Pid
+	pid := p.Cmd.Process.Pid
 	base, baseHeap := rssBytes(t, pid), heapInuse(t, p)
 
 	cs := make([]net.Conn, 0, conns)

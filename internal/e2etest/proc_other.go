@@ -1,0 +1,7 @@
+//go:build !linux
+
+package e2etest
+
+import "syscall"
+
+func sysProcAttr() *syscall.SysProcAttr { return nil }
