@@ -181,7 +181,7 @@ func (c *Codec) toStored(rec Record) storedRecord {
 		Format: FormatVersion, Account: rec.Account, Version: rec.Version, Status: rec.Status,
 		Scope: rec.Scope, ExpiresAt: rec.Expiry.UTC(), ObtainedAt: rec.ObtainedAt.UTC(),
 		AuthorizedAt: rec.AuthorizedAt.UTC(), RefreshedAt: rec.RefreshedAt.UTC(), ReauthAt: rec.ReauthAt.UTC(),
-		RefreshTrigger:    rec.RefreshTrigger,
+		RefreshTrigger:    rec.Cause.String(),
 		ClientCredentials: rec.ClientCredentials, AccessToken: rec.AccessToken, RefreshToken: rec.RefreshToken,
 	}
 }
@@ -224,7 +224,7 @@ func (c *Codec) Decode(account string, data []byte) (Record, error) {
 	return Record{
 		Account: sr.Account, Version: sr.Version, AccessToken: sr.AccessToken, RefreshToken: sr.RefreshToken,
 		Expiry: sr.ExpiresAt, Scope: sr.Scope, ObtainedAt: sr.ObtainedAt, AuthorizedAt: sr.AuthorizedAt,
-		RefreshedAt: sr.RefreshedAt, RefreshTrigger: sr.RefreshTrigger, Status: sr.Status, ReauthAt: sr.ReauthAt,
+		RefreshedAt: sr.RefreshedAt, Cause: parseCause(sr.RefreshTrigger), Status: sr.Status, ReauthAt: sr.ReauthAt,
 		ClientCredentials: sr.ClientCredentials,
 	}, nil
 }

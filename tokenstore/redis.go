@@ -126,6 +126,8 @@ type RedisStore struct {
 	codec  *Codec
 }
 
+var _ SharedStore = (*RedisStore)(nil)
+
 // NewRedisStore returns a store on client with keys under prefix (empty:
 // DefaultKeyPrefix). A nil codec stores secrets in plain text.
 func NewRedisStore(client redis.UniversalClient, prefix string, codec *Codec) *RedisStore {

@@ -478,9 +478,8 @@ func testRedisLocker(t *testing.T, client redis.UniversalClient, advance func(ti
 	t.Run("PausedHolderLosesItsLease", func(t *testing.T) {
 		prefix := testPrefix()
 		var paused atomic.Bool
-		l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{
-			TTL: ttl, PauseExtension: func(string) bool { return paused.Load() },
-		})
+		l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{TTL: ttl}.
+			WithPauseExtension(func(string) bool { return paused.Load() }))
 		l2 := tokenstore.NewRedisLocker(client, prefix, quick)
 		lease, err := l1.Lock(ctx, "acct")
 		if err != nil {
@@ -908,8 +907,7 @@ func TestRedisInvalidGrantRecoveredWhenPeerRotated(t *testing.T) {
 	sp := newSpotifyStub(clk.Now, time.Hour)
 	lockOpts := tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second}
 	var pauseB atomic.Bool
-	bOpts := lockOpts
-	bOpts.PauseExtension = func(string) bool { return pauseB.Load() }
+	bOpts := lockOpts.WithPauseExtension(func(string) bool { return pauseB.Load() })
 	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{lock: lockOpts})
 	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{lock: bOpts})
 	rt1 := sp.issueRefreshToken()
@@ -958,50 +956,74 @@ func TestRedisInvalidGrantRecoveredWhenPeerRotated(t *testing.T) {
 	}
 }
 
-// TestRedisLockLossStaleWriteRejected: holder A pauses after its refresh until its
-// lock expired and B refreshed and wrote; A's late write must not overwrite B's.
-func TestRedisLockLossStaleWriteRejected(t *testing.T) {
+// lockLoss is the setup of the lock-loss tests: replica A's refresh has its token,
+// then pauses before its write with its lease extension paused, until its lock has
+// expired; B is a second replica. release lets A write; resA is A's answer.
+type lockLoss struct {
+	m    *miniredis.Miniredis
+	sp   *spotifyStub
+	a, b *replica
+	relA chan struct{}
+	resA chan *tokenstore.Credential
+}
+
+func newLockLoss(t *testing.T, notify, rotate bool) *lockLoss {
+	t.Helper()
 	m, c := newMiniredis(t)
 	ctx := context.Background()
 	prefix := testPrefix()
 	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
-	sp.rotate = false // B's refresh with the same refresh token succeeds
+	ll := &lockLoss{m: m, sp: newSpotifyStub(clk.Now, time.Hour), relA: make(chan struct{}), resA: make(chan *tokenstore.Credential, 1)}
+	ll.sp.rotate = rotate
 	var pauseA atomic.Bool
-	aIn, relA := make(chan struct{}), make(chan struct{})
+	aIn := make(chan struct{})
 	var once sync.Once
-	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{
-		lock: tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second, PauseExtension: func(string) bool { return pauseA.Load() }},
+	lock := tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second}
+	ll.a = newReplica(t, c, prefix, ll.sp, clk.Now, replicaOptions{
+		notify: notify,
+		lock:   lock.WithPauseExtension(func(string) bool { return pauseA.Load() }),
 		config: func(cfg *tokenstore.Config) {
-			cfg.BeforeWrite = func(string) {
+			tokenstore.WithBeforeWrite(cfg, func(string) {
 				once.Do(func() {
 					close(aIn)
-					<-relA
+					<-ll.relA
 				})
-			}
+			})
 		},
 	})
-	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{lock: tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second}})
-	if _, err := a.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
+	ll.b = newReplica(t, c, prefix, ll.sp, clk.Now, replicaOptions{notify: notify, lock: lock})
+	if notify {
+		channel := prefix + "invalidate"
+		waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
+	}
+	if _, err := ll.a.src.Seed(ctx, "default", ll.sp.issueRefreshToken()); err != nil {
 		t.Fatal(err)
 	}
-	resA := make(chan *tokenstore.Credential, 1)
 	go func() {
-		c, err := a.src.Token(ctx, "default")
+		c, err := ll.a.src.Token(ctx, "default")
 		if err != nil {
 			t.Error(err)
 		}
-		resA <- c
+		ll.resA <- c
 	}()
 	<-aIn
 	pauseA.Store(true)
 	m.FastForward(time.Second + time.Millisecond) // A's lock expires
+	return ll
+}
+
+// TestRedisLockLossStaleWriteRejected: holder A pauses after its refresh until its
+// lock expired and B refreshed and wrote; A's late write must not overwrite B's.
+func TestRedisLockLossStaleWriteRejected(t *testing.T) {
+	ll := newLockLoss(t, false, false) // no rotation: B's refresh with the same refresh token succeeds
+	ctx := context.Background()
+	a, b, sp := ll.a, ll.b, ll.sp
 	cb, err := b.src.Token(ctx, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(relA)
-	ca := <-resA
+	close(ll.relA)
+	ca := <-ll.resA
 	if ca == nil || ca.AccessToken != cb.AccessToken {
 		t.Fatalf("replica A serves %v, want B's stored token %q", ca, cb.AccessToken)
 	}
@@ -1022,48 +1044,14 @@ func TestRedisLockLossStaleWriteRejected(t *testing.T) {
 // and gets invalid_grant. A's rotated token is the only live one and must end up
 // stored, and B must recover.
 func TestRedisLockLossRotatedSuccessorIsKept(t *testing.T) {
-	m, c := newMiniredis(t)
+	ll := newLockLoss(t, true, true)
 	ctx := context.Background()
-	prefix := testPrefix()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
-	var pauseA atomic.Bool
-	aIn, relA := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{
-		notify: true,
-		lock:   tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second, PauseExtension: func(string) bool { return pauseA.Load() }},
-		config: func(cfg *tokenstore.Config) {
-			cfg.BeforeWrite = func(string) {
-				once.Do(func() {
-					close(aIn)
-					<-relA
-				})
-			}
-		},
-	})
-	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true, lock: tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second}})
-	channel := prefix + "invalidate"
-	waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
-	if _, err := a.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
-		t.Fatal(err)
-	}
-	resA := make(chan *tokenstore.Credential, 1)
-	go func() {
-		c, err := a.src.Token(ctx, "default")
-		if err != nil {
-			t.Error(err)
-		}
-		resA <- c
-	}()
-	<-aIn
-	pauseA.Store(true)
-	m.FastForward(time.Second + time.Millisecond)
+	a, b, sp := ll.a, ll.b, ll.sp
 	if _, err := b.src.Token(ctx, "default"); !errors.Is(err, tokenstore.ErrReauthRequired) {
 		t.Fatalf("replica B: %v, want ErrReauthRequired (its token was rotated away)", err)
 	}
-	close(relA)
-	ca := <-resA
+	close(ll.relA)
+	ca := <-ll.resA
 	if ca == nil {
 		t.Fatal("replica A got no token")
 	}
