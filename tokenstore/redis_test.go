@@ -1199,25 +1199,42 @@ func TestNewRedisClient(t *testing.T) {
 			c.Close()
 		}
 	})
+	t.Run("UnixSocket", func(t *testing.T) {
+		c, err := tokenstore.NewRedisClient(tokenstore.RedisOptions{URL: "unix:///run/redis.sock?db=3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		o := c.(*redis.Client).Options()
+		if o.Addr != "/run/redis.sock" || o.DB != 3 || o.Dialer == nil {
+			t.Fatalf("options %+v", o)
+		}
+	})
+	// The settings' names are config's (config.TestRedisSettingsValidatedHere): errors
+	// here name the option's field and never quote a password.
 	t.Run("Errors", func(t *testing.T) {
 		cases := []struct {
-			name string
-			o    tokenstore.RedisOptions
-			want string
+			name  string
+			o     tokenstore.RedisOptions
+			field string
 		}{
-			{"scheme", tokenstore.RedisOptions{URL: "http://u:hunter2@h:1"}, "REDIS_URL"},
-			{"port", tokenstore.RedisOptions{URL: "redis://u:hunter2@h:notaport"}, "REDIS_URL"},
-			{"db", tokenstore.RedisOptions{URL: "redis://u:hunter2@h:1/x"}, "REDIS_URL"},
-			{"both", tokenstore.RedisOptions{URL: "redis://h:1", Addrs: []string{"h:1"}}, "REDIS_ADDRS"},
-			{"addr", tokenstore.RedisOptions{Addrs: []string{"no-port"}}, "REDIS_ADDRS"},
-			{"master without addrs", tokenstore.RedisOptions{MasterName: "m"}, "REDIS_MASTER_NAME"},
-			{"nothing", tokenstore.RedisOptions{}, "REDIS_URL"},
+			{"scheme", tokenstore.RedisOptions{URL: "http://u:hunter2@h:1"}, "URL"},
+			{"port", tokenstore.RedisOptions{URL: "redis://u:hunter2@h:notaport"}, "URL"},
+			{"db", tokenstore.RedisOptions{URL: "redis://u:hunter2@h:1/x"}, "URL"},
+			{"both", tokenstore.RedisOptions{URL: "redis://h:1", Addrs: []string{"h:1"}}, "Addrs"},
+			{"addr", tokenstore.RedisOptions{Addrs: []string{"no-port"}}, "Addrs"},
+			{"master without addrs", tokenstore.RedisOptions{MasterName: "m"}, "MasterName"},
+			{"nothing", tokenstore.RedisOptions{}, "URL"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := tokenstore.NewRedisClient(tc.o)
-				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
-					t.Fatalf("err = %v, want one naming %s without the password", err, tc.want)
+				var oe *tokenstore.RedisOptionError
+				if !errors.As(err, &oe) || oe.Field != tc.field || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "REDIS_") {
+					t.Fatalf("err = %v, want a RedisOptionError for %s without the password or a setting's name", err, tc.field)
+				}
+				if tc.o.Validate() == nil {
+					t.Fatal("Validate accepts what NewRedisClient refuses")
 				}
 			})
 		}
