@@ -378,4 +378,3 @@ func (s *RedisStore) redisErr(op, account, key string, err error) error {
 	}
 	return fmt.Errorf("tokenstore: redis: %s account %q: %w", op, account, err)
 }
-
