@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// FormatVersion is the layout of plaintext records (no TOKEN_ENCRYPTION_KEY): the
+// FormatVersion is the layout of plaintext records (a Codec without keys): the
 // record's fields in clear JSON. It is also the layout of the token file.
 const FormatVersion = 1
 
@@ -64,8 +64,8 @@ func NewCodec(keys ...[]byte) (*Codec, error) {
 }
 
 // WithAcceptPlaintext returns a copy of c that, when accept is true, reads plaintext
-// records although it has keys (TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT: a one-time
-// migration to encrypted records; each is sealed at its next write).
+// records although it has keys (a one-time migration to encrypted records; each is
+// sealed at its next write).
 func (c *Codec) WithAcceptPlaintext(accept bool) *Codec {
 	d := &Codec{}
 	if c != nil {

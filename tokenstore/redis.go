@@ -241,11 +241,11 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Reco
 		if limit > 0 {
 			want = limit - len(out) + 1 // one more tells whether another page exists
 		}
-		min := "-"
+		lower := "-"
 		if from != "" {
-			min = "(" + from
+			lower = "(" + from
 		}
-		ids, err := s.client.ZRangeByLex(ctx, s.keys.index(), &redis.ZRangeBy{Min: min, Max: "+", Count: int64(want)}).Result()
+		ids, err := s.client.ZRangeByLex(ctx, s.keys.index(), &redis.ZRangeBy{Min: lower, Max: "+", Count: int64(want)}).Result()
 		if err != nil {
 			return nil, "", fmt.Errorf("tokenstore: redis: listing accounts: %w", err)
 		}
