@@ -96,8 +96,8 @@
 //	  TC -- ok --> W[compare-and-set write] --> PN[publish and tell peers]
 //	  W -- store down --> PW[keep pending, serve from memory]
 //	  TC -- invalid_grant --> IG{a peer rotated the refresh token?}
-//	  IG -- yes, its token is valid --> P
-//	  IG -- yes --> TC
+//	  IG -- yes, its token answers the demand --> P
+//	  IG -- yes, its token is not trusted after a 401 --> TC
 //	  IG -- no --> RR[mark reauth_required]
 //	  TC -- temporary failure --> B[backoff; previous token or UnavailableError]
 //

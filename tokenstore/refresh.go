@@ -178,7 +178,7 @@ func (p *protocol) run(ctx context.Context, a attempt) result {
 		return unavailable(fmt.Errorf("reading the store: %w", err), storeRetry, fallback)
 	}
 	res := p.refresh(ctx, a, rec, lease, d)
-	if res.verdict == useUnavailable {
+	if res.verdict == useUnavailable && res.fallback == nil {
 		res.fallback = fallback
 	}
 	return res

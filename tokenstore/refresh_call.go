@@ -12,6 +12,7 @@ import (
 // recursion.
 func (p *protocol) refresh(ctx context.Context, a attempt, rec Record, lease Lease, d demand) result {
 	serving, noPrev := a.serving, false
+	var fallback *Record // see result.fallback
 	for {
 		// A lease lost during the call does not cancel it: a rotated refresh token must
 		// not be thrown away, and the conditional write decides whether it may be stored.
@@ -32,11 +33,17 @@ func (p *protocol) refresh(ctx context.Context, a attempt, rec Record, lease Lea
 				return res
 			}
 			p.obs.Raced(RaceInvalidGrantRecovered)
-			if p.fresh.valid(cur, p.clk.Now()) && d.rej.mayAnswer(cur.AccessToken, provenanceOf(cur), lastResort) {
+			valid := p.fresh.valid(cur, p.clk.Now())
+			if valid && d.rej.mayAnswer(cur.AccessToken, provenanceOf(cur), instead) {
 				return published(cur)
 			}
 			// Refresh with the peer's refresh token. The token cached before this
-			// flight is no longer served if that fails.
+			// flight is no longer served if that fails; the peer's token is, after a
+			// 401, as a last resort.
+			if valid && d.rej.mayAnswer(cur.AccessToken, provenanceOf(cur), lastResort) {
+				fb := cur
+				fallback = &fb
+			}
 			rec, d.cause, noPrev = cur, CauseExpired, true
 			serving = func() bool { return false }
 			continue
@@ -44,7 +51,7 @@ func (p *protocol) refresh(ctx context.Context, a attempt, rec Record, lease Lea
 			p.obs.Refreshed(d.cause, ResultError, took)
 			p.log.Warn("token refresh failed", "account", a.e.account, "trigger", d.cause.String(), "error", err)
 			wait := a.e.backoff.fail(p.backoff, p.clk.Now(), serving())
-			return result{verdict: useUnavailable, err: err, retry: wait, noPrev: noPrev}
+			return result{verdict: useUnavailable, err: err, retry: wait, noPrev: noPrev, fallback: fallback}
 		}
 		p.obs.Refreshed(d.cause, ResultSuccess, took)
 		a.e.backoff.reset()

@@ -16,10 +16,12 @@ import "time"
 //
 // A token refreshed earlier for another reason (ahead, expired, admin, delivered) may
 // have died with ours, even one a peer obtained while our request was in flight: the
-// account is refreshed instead. When no refresh can be had now (backoff, the token
-// endpoint or the store failing, the lock held by a peer for long, an invalid_grant
-// a peer repaired), any valid token other than the rejected one is still better than
-// an error: a retry with it may work, an error certainly fails the caller.
+// account is refreshed instead — also after an invalid_grant a peer repaired by
+// rotating the refresh token: the peer's refresh token is used, not its access token
+// unless trusted. When no refresh can be had now (backoff, the token endpoint or the
+// store failing, the lock held by a peer for long), any valid token other than the
+// rejected one is still better than an error: a retry with it may work, an error
+// certainly fails the caller.
 //
 // The floor. A 401 for a token that was itself obtained because of a 401, less than
 // UnauthorizedRefreshInterval ago, causes no refresh (ErrRefreshTooSoon): a storm of
