@@ -76,6 +76,27 @@ type Config struct {
 // UsesRedis reports whether a Redis store is configured.
 func (c *Config) UsesRedis() bool { return c.RedisURL != "" || len(c.RedisAddrs) > 0 }
 
+// RedisOptions is the Redis deployment the REDIS_* settings describe.
+func (c *Config) RedisOptions() tokenstore.RedisOptions {
+	return tokenstore.RedisOptions{
+		URL: c.RedisURL, Addrs: c.RedisAddrs, MasterName: c.RedisMasterName,
+		Username: c.RedisUsername, Password: c.RedisPassword,
+	}
+}
+
+// redisSettingError names the REDIS_* setting behind a tokenstore.RedisOptionError.
+func redisSettingError(err error) error {
+	var oe *tokenstore.RedisOptionError
+	if !errors.As(err, &oe) {
+		return &Error{"REDIS_URL", err.Error()}
+	}
+	setting := map[string]string{"URL": "REDIS_URL", "Addrs": "REDIS_ADDRS", "MasterName": "REDIS_MASTER_NAME"}[oe.Field]
+	if setting == "" {
+		setting = "REDIS_URL"
+	}
+	return &Error{setting, oe.Reason}
+}
+
 // setting is one variable of the table.
 type setting struct {
 	env, def, help string
@@ -249,6 +270,11 @@ func parse(get func(string) string) (*Config, error) {
 		return nil, &Error{"REDIS_MASTER_NAME", "needs REDIS_ADDRS (the Sentinel addresses)"}
 	}
 	c.RedisUsername, c.RedisPassword = get("REDIS_USERNAME"), get("REDIS_PASSWORD")
+	if c.UsesRedis() {
+		if err := c.RedisOptions().Validate(); err != nil {
+			return nil, redisSettingError(err)
+		}
+	}
 	c.TokenFile = get("TOKEN_FILE")
 	if c.TokenFile == "" {
 		return nil, &Error{"TOKEN_FILE", "must not be empty"}

@@ -222,3 +222,48 @@ func TestPprof(t *testing.T) {
 		t.Fatalf("PPROF=false: %+v, %v", c, err)
 	}
 }
+
+// TestRedisSettingsValidatedHere: the Redis settings are checked when the
+// configuration loads, by the same rules the client is built with, and the error
+// names the setting without quoting a password.
+func TestRedisSettingsValidatedHere(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"scheme", map[string]string{"REDIS_URL": "http://u:hunter2@h:1"}, "REDIS_URL"},
+		{"port", map[string]string{"REDIS_URL": "redis://u:hunter2@h:notaport"}, "REDIS_URL"},
+		{"db", map[string]string{"REDIS_URL": "redis://u:hunter2@h:1/x"}, "REDIS_URL"},
+		{"query", map[string]string{"REDIS_URL": "redis://u:hunter2@h:1?pool_size=lots"}, "REDIS_URL"},
+		{"both", map[string]string{"REDIS_URL": "redis://h:1", "REDIS_ADDRS": "h:1"}, "REDIS_ADDRS"},
+		{"addr", map[string]string{"REDIS_ADDRS": "no-port"}, "REDIS_ADDRS"},
+		{"master without addrs", map[string]string{"REDIS_MASTER_NAME": "m"}, "REDIS_MASTER_NAME"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := base()
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			_, err := Load(nil, env(e), &bytes.Buffer{})
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Var != tc.want || strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("err = %v, want one naming %s without the password", err, tc.want)
+			}
+		})
+	}
+	for _, ok := range []map[string]string{
+		{"REDIS_URL": "rediss://u:pw@redis.example:6380/2?read_timeout=3s"},
+		{"REDIS_ADDRS": "10.0.0.1:26379,10.0.0.2:26379", "REDIS_MASTER_NAME": "mymaster"},
+		{"REDIS_ADDRS": "10.0.0.1:7000,10.0.0.2:7000"},
+	} {
+		e := base()
+		for k, v := range ok {
+			e[k] = v
+		}
+		c, err := Load(nil, env(e), &bytes.Buffer{})
+		if err != nil || c.RedisOptions().Validate() != nil {
+			t.Fatalf("%v: %v", ok, err)
+		}
+	}
+}

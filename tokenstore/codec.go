@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// FormatVersion is the layout of plaintext records (no TOKEN_ENCRYPTION_KEY): the
+// FormatVersion is the layout of plaintext records (a Codec without keys): the
 // record's fields in clear JSON. It is also the layout of the token file.
 const FormatVersion = 1
 
@@ -64,8 +64,8 @@ func NewCodec(keys ...[]byte) (*Codec, error) {
 }
 
 // WithAcceptPlaintext returns a copy of c that, when accept is true, reads plaintext
-// records although it has keys (TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT: a one-time
-// migration to encrypted records; each is sealed at its next write).
+// records although it has keys (a one-time migration to encrypted records; each is
+// sealed at its next write).
 func (c *Codec) WithAcceptPlaintext(accept bool) *Codec {
 	d := &Codec{}
 	if c != nil {
@@ -181,7 +181,7 @@ func (c *Codec) toStored(rec Record) storedRecord {
 		Format: FormatVersion, Account: rec.Account, Version: rec.Version, Status: rec.Status,
 		Scope: rec.Scope, ExpiresAt: rec.Expiry.UTC(), ObtainedAt: rec.ObtainedAt.UTC(),
 		AuthorizedAt: rec.AuthorizedAt.UTC(), RefreshedAt: rec.RefreshedAt.UTC(), ReauthAt: rec.ReauthAt.UTC(),
-		RefreshTrigger:    rec.RefreshTrigger,
+		RefreshTrigger:    rec.Cause.String(),
 		ClientCredentials: rec.ClientCredentials, AccessToken: rec.AccessToken, RefreshToken: rec.RefreshToken,
 	}
 }
@@ -224,7 +224,7 @@ func (c *Codec) Decode(account string, data []byte) (Record, error) {
 	return Record{
 		Account: sr.Account, Version: sr.Version, AccessToken: sr.AccessToken, RefreshToken: sr.RefreshToken,
 		Expiry: sr.ExpiresAt, Scope: sr.Scope, ObtainedAt: sr.ObtainedAt, AuthorizedAt: sr.AuthorizedAt,
-		RefreshedAt: sr.RefreshedAt, RefreshTrigger: sr.RefreshTrigger, Status: sr.Status, ReauthAt: sr.ReauthAt,
+		RefreshedAt: sr.RefreshedAt, Cause: parseCause(sr.RefreshTrigger), Status: sr.Status, ReauthAt: sr.ReauthAt,
 		ClientCredentials: sr.ClientCredentials,
 	}, nil
 }

@@ -228,14 +228,14 @@ func newSealedSource(t *testing.T, client redis.UniversalClient, prefix string, 
 func TestRedisPlaintextRecordInjectedWithKeyIsRefused(t *testing.T) {
 	_, client := newMiniredis(t)
 	ctx := context.Background()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	prefix := testPrefix()
 	codec := mustCodec(t, aesKey(1))
 	s := newSealedSource(t, client, prefix, codec, sp, clk.Now)
 
 	// A genuine sealed record for bob, to tamper with and to copy.
-	if _, err := s.src.Seed(ctx, "bob", sp.issueRefreshToken()); err != nil {
+	if _, err := s.src.Seed(ctx, "bob", sp.issue()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.src.Token(ctx, "bob"); err != nil {
@@ -279,10 +279,10 @@ func TestRedisPlaintextRecordInjectedWithKeyIsRefused(t *testing.T) {
 				t.Fatalf("the log shows a token: %s", logs)
 			}
 			// Nothing of ours writes over it.
-			if _, err := s.src.Seed(ctx, tc.account, sp.issueRefreshToken()); !errors.Is(err, tokenstore.ErrCorrupt) {
+			if _, err := s.src.Seed(ctx, tc.account, sp.issue()); !errors.Is(err, tokenstore.ErrCorrupt) {
 				t.Fatalf("Seed over it: %v", err)
 			}
-			if err := s.src.Deliver(ctx, tc.account, tokenstore.Delivery{RefreshToken: sp.issueRefreshToken()}); !errors.Is(err, tokenstore.ErrCorrupt) {
+			if err := s.src.Deliver(ctx, tc.account, tokenstore.Delivery{RefreshToken: sp.issue()}); !errors.Is(err, tokenstore.ErrCorrupt) {
 				t.Fatalf("Deliver over it: %v", err)
 			}
 			if after := dumpKey(t, client, k); after != before {
@@ -309,13 +309,13 @@ func TestRedisPlaintextRecordInjectedWithKeyIsRefused(t *testing.T) {
 func TestRedisPlaintextMigration(t *testing.T) {
 	_, client := newMiniredis(t)
 	ctx := context.Background()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	prefix := testPrefix()
 	// Written by the release before, without a key.
 	old := tokenstore.NewRedisStore(client, prefix, nil)
 	rec := attackerRecord("default", 0, clk.Now())
-	rec.AccessToken, rec.RefreshToken = "at-old", sp.issueRefreshToken()
+	rec.AccessToken, rec.RefreshToken = "at-old", sp.issue()
 	if _, err := old.Put(ctx, rec, 0); err != nil {
 		t.Fatal(err)
 	}

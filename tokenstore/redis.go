@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis layout (prefix is KEY_PREFIX, default "spotify-token-proxy:"):
+// Redis layout (prefix: the key prefix, default DefaultKeyPrefix):
 //
 //	{prefix}{<account>}:token   HASH  v = version (integer), r = the codec's record bytes
-//	{prefix}{<account>}:lock    STRING the refresh lock (bsm/redislock), TTL LOCK_TTL
+//	{prefix}{<account>}:lock    STRING the refresh lock (bsm/redislock), TTL RedisLockerOptions.TTL
 //	{prefix}accounts            ZSET  every account id, score 0 (the List index)
 //	{prefix}invalidate          pub/sub channel; a message is an account id
 //	{prefix}summary             STRING the account gauges' summary (JSON), from one replica
@@ -33,7 +31,7 @@ import (
 // tombstoneTTL: versions keep counting up across a delete and a re-create, so a
 // refresh that read the old record cannot overwrite the new one (no ABA).
 
-// DefaultKeyPrefix is the default KEY_PREFIX.
+// DefaultKeyPrefix is the default key prefix of the Redis objects.
 const DefaultKeyPrefix = "spotify-token-proxy:"
 
 // tombstoneTTL: how long a deleted record's version is remembered; far longer than
@@ -125,6 +123,8 @@ type RedisStore struct {
 	keys   redisKeys
 	codec  *Codec
 }
+
+var _ SharedStore = (*RedisStore)(nil)
 
 // NewRedisStore returns a store on client with keys under prefix (empty:
 // DefaultKeyPrefix). A nil codec stores secrets in plain text.
@@ -241,11 +241,11 @@ func (s *RedisStore) List(ctx context.Context, cursor string, limit int) ([]Reco
 		if limit > 0 {
 			want = limit - len(out) + 1 // one more tells whether another page exists
 		}
-		min := "-"
+		lower := "-"
 		if from != "" {
-			min = "(" + from
+			lower = "(" + from
 		}
-		ids, err := s.client.ZRangeByLex(ctx, s.keys.index(), &redis.ZRangeBy{Min: min, Max: "+", Count: int64(want)}).Result()
+		ids, err := s.client.ZRangeByLex(ctx, s.keys.index(), &redis.ZRangeBy{Min: lower, Max: "+", Count: int64(want)}).Result()
 		if err != nil {
 			return nil, "", fmt.Errorf("tokenstore: redis: listing accounts: %w", err)
 		}
@@ -377,107 +377,4 @@ func (s *RedisStore) redisErr(op, account, key string, err error) error {
 		return fmt.Errorf("%w: account %q: key %s: %s; it was left as it is", ErrCorrupt, account, key, detail)
 	}
 	return fmt.Errorf("tokenstore: redis: %s account %q: %w", op, account, err)
-}
-
-// RedisOptions selects and authenticates the Redis deployment (the REDIS_*
-// settings). Exactly one of URL and Addrs is set.
-type RedisOptions struct {
-	// URL is redis://[user:password@]host:port[/db], rediss:// for TLS, or unix://.
-	// Query parameters of go-redis (dial_timeout, pool_size, …) are honoured.
-	URL string
-	// Addrs: with MasterName, the Sentinel addresses; otherwise several addresses
-	// mean a Cluster, one address a single server.
-	Addrs      []string
-	MasterName string
-	// Username and Password, when set, override those of the URL. They are not
-	// sent to Sentinels (which usually have no password).
-	Username, Password string
-}
-
-// Timeouts of the Redis client. The proxy makes no Redis call on the request path
-// (tokens are cached in process), so go-redis's default pool (10 × GOMAXPROCS
-// connections) is ample; these bound how long a refresh waits for a sick Redis.
-const (
-	redisDialTimeout  = 2 * time.Second
-	redisReadTimeout  = time.Second
-	redisWriteTimeout = time.Second
-)
-
-// NewRedisClient builds the client the options describe: a URL gives a single
-// server, Addrs with MasterName a Sentinel failover client, several Addrs a Cluster
-// client, one Addr a single server. Errors name the setting at fault (REDIS_URL,
-// REDIS_ADDRS, REDIS_MASTER_NAME) and never quote a password.
-func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
-	switch {
-	case o.URL != "" && len(o.Addrs) > 0:
-		return nil, errors.New("REDIS_ADDRS: set either REDIS_URL or REDIS_ADDRS, not both")
-	case o.URL != "":
-		opt, err := redis.ParseURL(o.URL)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL is malformed: %s", urlErrText(err))
-		}
-		if o.Username != "" {
-			opt.Username = o.Username
-		}
-		if o.Password != "" {
-			opt.Password = o.Password
-		}
-		if opt.DialTimeout == 0 {
-			opt.DialTimeout = redisDialTimeout
-		}
-		if opt.ReadTimeout == 0 {
-			opt.ReadTimeout = redisReadTimeout
-		}
-		if opt.WriteTimeout == 0 {
-			opt.WriteTimeout = redisWriteTimeout
-		}
-		opt.ContextTimeoutEnabled = true
-		return redis.NewClient(opt), nil
-	case len(o.Addrs) == 0:
-		if o.MasterName != "" {
-			return nil, errors.New("REDIS_MASTER_NAME needs REDIS_ADDRS (the Sentinel addresses)")
-		}
-		return nil, errors.New("REDIS_URL or REDIS_ADDRS: one must be set to use Redis")
-	}
-	for _, a := range o.Addrs {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return nil, fmt.Errorf("REDIS_ADDRS: %q is not host:port", a)
-		}
-	}
-	switch {
-	case o.MasterName != "":
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName: o.MasterName, SentinelAddrs: o.Addrs, Username: o.Username, Password: o.Password,
-			DialTimeout: redisDialTimeout, ReadTimeout: redisReadTimeout, WriteTimeout: redisWriteTimeout,
-			ContextTimeoutEnabled: true,
-			ReadBufferSize:        redisBufferSize, WriteBufferSize: redisBufferSize,
-		}), nil
-	case len(o.Addrs) > 1:
-		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: o.Addrs, Username: o.Username, Password: o.Password,
-			DialTimeout: redisDialTimeout, ReadTimeout: redisReadTimeout, WriteTimeout: redisWriteTimeout,
-			ContextTimeoutEnabled: true,
-			ReadBufferSize:        redisBufferSize, WriteBufferSize: redisBufferSize,
-		}), nil
-	default:
-		return redis.NewClient(&redis.Options{
-			Addr: o.Addrs[0], Username: o.Username, Password: o.Password,
-			DialTimeout: redisDialTimeout, ReadTimeout: redisReadTimeout, WriteTimeout: redisWriteTimeout,
-			ContextTimeoutEnabled: true,
-			ReadBufferSize:        redisBufferSize, WriteBufferSize: redisBufferSize,
-		}), nil
-	}
-}
-
-// redisBufferSize is each connection's read and write buffer. Records are about 1 KB;
-// go-redis's default of 32 KiB each way costs 64 KiB per pooled connection.
-const redisBufferSize = 4 << 10
-
-// urlErrText describes a URL parse error without the URL, which may hold a password.
-func urlErrText(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return strings.TrimPrefix(err.Error(), "redis: ")
 }

@@ -13,7 +13,7 @@ import (
 
 // The Redis store is a compare-and-set store: a write names the version it read.
 func ExampleNewRedisStore() {
-	srv, err := miniredis.Run() // a real deployment: REDIS_URL or REDIS_ADDRS
+	srv, err := miniredis.Run() // a real deployment: NewRedisClient with its RedisOptions
 	if err != nil {
 		panic(err)
 	}

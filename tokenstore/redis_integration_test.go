@@ -115,8 +115,8 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 	// AOF with fsync per write: the data survives SIGKILL, as in a production setup.
 	srv := redistest.StartServer(t, "--appendonly", "yes", "--appendfsync", "always")
 	ctx := context.Background()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	prefix := testPrefix()
 	opts := replicaOptions{
 		notify: true,
@@ -128,7 +128,7 @@ func TestRedisKilledAndRestartedUnderLoad(t *testing.T) {
 	url := "redis://" + srv.Addr()
 	a := newReplica(t, newRedisClient(t, tokenstore.RedisOptions{URL: url}), prefix, sp, clk.Now, opts)
 	b := newReplica(t, newRedisClient(t, tokenstore.RedisOptions{URL: url}), prefix, sp, clk.Now, opts)
-	if _, err := a.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
+	if _, err := a.src.Seed(ctx, "default", sp.issue()); err != nil {
 		t.Fatal(err)
 	}
 	t1, err := a.src.Token(ctx, "default")
@@ -245,7 +245,7 @@ func TestStormRedis(t *testing.T) {
 		ahead    = 3 * time.Second
 		latency  = 3 * time.Second
 	)
-	sp := newSpotifyStub(time.Now, lifetime)
+	sp := newFakeSpotify(time.Now, lifetime)
 	sp.latency = latency
 	var inflight atomic.Int64
 	sp.gate = func(int64) { inflight.Add(1) }
@@ -266,7 +266,7 @@ func TestStormRedis(t *testing.T) {
 		c := newRedisClient(t, tokenstore.RedisOptions{URL: "redis://" + srv.Addr()})
 		reps = append(reps, newReplica(t, c, prefix, sp, time.Now, opts))
 	}
-	if _, err := reps[0].src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
+	if _, err := reps[0].src.Seed(ctx, "default", sp.issue()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -358,13 +358,13 @@ func TestRedisWarmTokenCommandStats(t *testing.T) {
 	srv := redistest.StartServer(t)
 	c := newRedisClient(t, tokenstore.RedisOptions{URL: "redis://" + srv.Addr()})
 	ctx := context.Background()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	prefix := testPrefix()
 	r := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true, config: func(cfg *tokenstore.Config) {
 		cfg.ScanInterval, cfg.RecheckAfter = -1, 24*time.Hour
 	}})
-	if _, err := r.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
+	if _, err := r.src.Seed(ctx, "default", sp.issue()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.src.Token(ctx, "default"); err != nil {
@@ -414,10 +414,10 @@ func TestRedisPausedServer(t *testing.T) {
 	srv := redistest.StartServer(t)
 	c := newRedisClient(t, tokenstore.RedisOptions{URL: "redis://" + srv.Addr()})
 	ctx := context.Background()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	r := newReplica(t, c, testPrefix(), sp, clk.Now, replicaOptions{})
-	if _, err := r.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
+	if _, err := r.src.Seed(ctx, "default", sp.issue()); err != nil {
 		t.Fatal(err)
 	}
 	cached, err := r.src.Token(ctx, "default")

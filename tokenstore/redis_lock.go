@@ -13,20 +13,20 @@ import (
 
 // RedisLockerOptions configures a RedisLocker.
 type RedisLockerOptions struct {
-	// TTL of the lock (LOCK_TTL; default 10s). It bounds how long a crashed
-	// holder blocks the account; a live holder extends it every TTL/3.
+	// TTL of the lock (default 10s). It bounds how long a crashed holder blocks the
+	// account; a live holder extends it every TTL/3.
 	TTL time.Duration
 	// Wait bounds how long Lock waits for a lock another replica holds (default
-	// 3×TTL: LOCK_TTL plus a margin covering a holder whose token call runs for the
-	// proxy's token-endpoint timeout, 2×LOCK_TTL). A live holder keeps the lock as
-	// long as its token call runs, so a Wait shorter than the slowest token call
-	// makes waiters give up (lock_timeout) and, once the current token has expired,
-	// fail instead of taking the holder's fresh token. The Source's RefreshTimeout
-	// bounds the wait as well.
+	// LockWaitFor(TTL), 3×TTL). A live holder keeps the lock as long as its token
+	// call runs, so a Wait shorter than the slowest token call makes waiters give up
+	// (lock_timeout) and, once the current token has expired, fail instead of taking
+	// the holder's fresh token. The Source's RefreshTimeout bounds the wait as well
+	// (RefreshTimeoutFor includes it).
 	Wait time.Duration
-	// PauseExtension is a test hook: while it returns true for an account, that
-	// account's leases are not extended, as if the holder were paused.
-	PauseExtension func(account string) bool
+
+	// pauseExtension, set by tests (export_test.go): while it returns true for an
+	// account, that account's leases are not extended, as if the holder were paused.
+	pauseExtension func(account string) bool
 }
 
 // Lock polling: first retry after lockRetryMin, growing to lockRetryMax.
@@ -42,6 +42,7 @@ type RedisLocker struct {
 	client *redislock.Client
 	keys   redisKeys
 	opts   RedisLockerOptions
+	clk    clock // real time: Redis expires the lock in real time
 }
 
 // NewRedisLocker returns a locker with keys under prefix (empty: DefaultKeyPrefix).
@@ -50,9 +51,9 @@ func NewRedisLocker(client redis.UniversalClient, prefix string, opts RedisLocke
 		opts.TTL = 10 * time.Second
 	}
 	if opts.Wait <= 0 {
-		opts.Wait = 3 * opts.TTL
+		opts.Wait = LockWaitFor(opts.TTL)
 	}
-	return &RedisLocker{client: redislock.New(client), keys: newRedisKeys(prefix), opts: opts}
+	return &RedisLocker{client: redislock.New(client), keys: newRedisKeys(prefix), opts: opts, clk: newClock(nil)}
 }
 
 // Lock implements Locker. It polls for the lock until Wait or ctx ends; both map to
@@ -70,7 +71,7 @@ func (l *RedisLocker) Lock(ctx context.Context, account string) (Lease, error) {
 	})
 	// The lock was set at most a round trip ago: the local expiry estimate may be late
 	// by that much. Writes do not rely on it (they are compare-and-set).
-	obtained := time.Now()
+	obtained := l.clk.wallNow()
 	switch {
 	case err == nil:
 	case errors.Is(err, redislock.ErrNotObtained), errors.Is(err, context.DeadlineExceeded),
@@ -80,7 +81,7 @@ func (l *RedisLocker) Lock(ctx context.Context, account string) (Lease, error) {
 		return nil, fmt.Errorf("tokenstore: redis: refresh lock of account %q: %w", account, err)
 	}
 	lease := &redisLease{
-		lock: lock, account: account, ttl: l.opts.TTL, paused: l.opts.PauseExtension,
+		lock: lock, account: account, ttl: l.opts.TTL, paused: l.opts.pauseExtension, clk: l.clk,
 		lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	go lease.keep(obtained)
@@ -92,6 +93,7 @@ type redisLease struct {
 	account string
 	ttl     time.Duration
 	paused  func(string) bool
+	clk     clock
 
 	lost     chan struct{}
 	lostOnce sync.Once
@@ -112,9 +114,9 @@ func (l *redisLease) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
 func (l *redisLease) keep(since time.Time) {
 	defer close(l.done)
 	every := l.ttl / 3
-	tick := time.NewTicker(every)
+	tick := l.clk.ticker(every)
 	defer tick.Stop()
-	expiry := time.NewTimer(time.Until(since.Add(l.ttl)))
+	expiry := l.clk.timer(since.Add(l.ttl).Sub(l.clk.wallNow()))
 	defer expiry.Stop()
 	for {
 		select {
@@ -128,13 +130,13 @@ func (l *redisLease) keep(since time.Time) {
 		if l.paused != nil && l.paused(l.account) {
 			continue
 		}
-		sent := time.Now()
+		sent := l.clk.wallNow()
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		err := l.lock.Refresh(ctx, l.ttl, nil)
 		cancel()
 		switch {
 		case err == nil:
-			expiry.Reset(time.Until(sent.Add(l.ttl)))
+			expiry.Reset(sent.Add(l.ttl).Sub(l.clk.wallNow()))
 		case errors.Is(err, redislock.ErrNotObtained):
 			l.markLost()
 			return

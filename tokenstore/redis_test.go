@@ -1,8 +1,6 @@
 package tokenstore_test
 
 import (
-	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
-
 	"bytes"
 	"context"
 	"errors"
@@ -79,289 +77,312 @@ func TestRedisStoreOnMiniredis(t *testing.T) {
 }
 
 func testRedisStore(t *testing.T, client redis.UniversalClient) {
+	for _, sc := range []struct {
+		name string
+		run  func(*testing.T, redis.UniversalClient)
+	}{
+		{"GetPutCompareAndSet", redisStoreGetPutCompareAndSet},
+		{"ConcurrentCompareAndSetHasOneWinner", redisStoreConcurrentCompareAndSetHasOneWinner},
+		{"DeleteKeepsVersionsCounting", redisStoreDeleteKeepsVersionsCounting},
+		{"ListPages", redisStoreListPages},
+		{"CorruptRecordIsReportedNotOverwritten", redisStoreCorruptRecordIsReportedNotOverwritten},
+		{"WrongEncryptionKeyNamesTheAccount", redisStoreWrongEncryptionKeyNamesTheAccount},
+	} {
+		t.Run(sc.name, func(t *testing.T) { sc.run(t, client) })
+	}
+}
+
+func redisStoreGetPutCompareAndSet(t *testing.T, client redis.UniversalClient) {
 	ctx := context.Background()
 	codec := mustCodec(t, aesKey(1))
+	prefix := testPrefix()
+	st := tokenstore.NewRedisStore(client, prefix, codec)
+	if _, err := st.Get(ctx, "u1"); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("Get of a missing record: %v, want ErrNotFound", err)
+	}
+	rec := sampleRecord("u1")
+	got, err := st.Put(ctx, rec, 0)
+	if err != nil || got.Version != 1 {
+		t.Fatalf("Put: version %d, %v", got.Version, err)
+	}
+	back, err := st.Get(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Version != 1 || back.AccessToken != rec.AccessToken || back.RefreshToken != rec.RefreshToken ||
+		!back.Expiry.Equal(rec.Expiry) || !back.AuthorizedAt.Equal(rec.AuthorizedAt) || back.Scope != rec.Scope {
+		t.Fatalf("record did not round-trip: %+v", back)
+	}
+	if _, err := st.Put(ctx, rec, 0); !errors.Is(err, tokenstore.ErrVersionConflict) {
+		t.Fatalf("Put expecting no record: %v, want ErrVersionConflict", err)
+	}
+	rec.AccessToken = "at-2"
+	if got, err := st.Put(ctx, rec, 1); err != nil || got.Version != 2 {
+		t.Fatalf("Put expecting 1: %d %v", got.Version, err)
+	}
+	if _, err := st.Put(ctx, rec, 1); !errors.Is(err, tokenstore.ErrVersionConflict) || !strings.Contains(err.Error(), "version 2") {
+		t.Fatalf("stale Put: %v, want a conflict naming version 2", err)
+	}
+	if back, _ := st.Get(ctx, "u1"); back.AccessToken != "at-2" {
+		t.Fatal("a rejected write changed the record")
+	}
+	// Record and lock share a Cluster slot through the hash tag.
+	if n, err := client.Exists(ctx, prefix+"{u1}:token").Result(); err != nil || n != 1 {
+		t.Fatalf("record key %s{u1}:token: %d %v", prefix, n, err)
+	}
+	raw, err := client.HGet(ctx, prefix+"{u1}:token", "r").Result()
+	if err != nil || strings.Contains(raw, "at-2") || strings.Contains(raw, "rt-secret") {
+		t.Fatalf("secrets stored in clear text (or %v)", err)
+	}
+	if _, err := st.Get(ctx, "bad}id"); !errors.Is(err, tokenstore.ErrBadAccount) {
+		t.Fatalf("Get of an invalid id: %v", err)
+	}
+	if err := st.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
 
-	t.Run("GetPutCompareAndSet", func(t *testing.T) {
-		prefix := testPrefix()
-		st := tokenstore.NewRedisStore(client, prefix, codec)
-		if _, err := st.Get(ctx, "u1"); !errors.Is(err, tokenstore.ErrNotFound) {
-			t.Fatalf("Get of a missing record: %v, want ErrNotFound", err)
-		}
-		rec := sampleRecord("u1")
-		got, err := st.Put(ctx, rec, 0)
-		if err != nil || got.Version != 1 {
-			t.Fatalf("Put: version %d, %v", got.Version, err)
-		}
-		back, err := st.Get(ctx, "u1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if back.Version != 1 || back.AccessToken != rec.AccessToken || back.RefreshToken != rec.RefreshToken ||
-			!back.Expiry.Equal(rec.Expiry) || !back.AuthorizedAt.Equal(rec.AuthorizedAt) || back.Scope != rec.Scope {
-			t.Fatalf("record did not round-trip: %+v", back)
-		}
-		if _, err := st.Put(ctx, rec, 0); !errors.Is(err, tokenstore.ErrVersionConflict) {
-			t.Fatalf("Put expecting no record: %v, want ErrVersionConflict", err)
-		}
-		rec.AccessToken = "at-2"
-		if got, err := st.Put(ctx, rec, 1); err != nil || got.Version != 2 {
-			t.Fatalf("Put expecting 1: %d %v", got.Version, err)
-		}
-		if _, err := st.Put(ctx, rec, 1); !errors.Is(err, tokenstore.ErrVersionConflict) || !strings.Contains(err.Error(), "version 2") {
-			t.Fatalf("stale Put: %v, want a conflict naming version 2", err)
-		}
-		if back, _ := st.Get(ctx, "u1"); back.AccessToken != "at-2" {
-			t.Fatal("a rejected write changed the record")
-		}
-		// Record and lock share a Cluster slot through the hash tag.
-		if n, err := client.Exists(ctx, prefix+"{u1}:token").Result(); err != nil || n != 1 {
-			t.Fatalf("record key %s{u1}:token: %d %v", prefix, n, err)
-		}
-		raw, err := client.HGet(ctx, prefix+"{u1}:token", "r").Result()
-		if err != nil || strings.Contains(raw, "at-2") || strings.Contains(raw, "rt-secret") {
-			t.Fatalf("secrets stored in clear text (or %v)", err)
-		}
-		if _, err := st.Get(ctx, "bad}id"); !errors.Is(err, tokenstore.ErrBadAccount) {
-			t.Fatalf("Get of an invalid id: %v", err)
-		}
-		if err := st.Ping(ctx); err != nil {
-			t.Fatal(err)
-		}
-	})
+func redisStoreConcurrentCompareAndSetHasOneWinner(t *testing.T, client redis.UniversalClient) {
+	ctx := context.Background()
+	codec := mustCodec(t, aesKey(1))
+	st := tokenstore.NewRedisStore(client, testPrefix(), codec)
+	if _, err := st.Put(ctx, sampleRecord("race"), 0); err != nil {
+		t.Fatal(err)
+	}
+	var wins, conflicts atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := sampleRecord("race")
+			rec.AccessToken = fmt.Sprintf("at-%d", i)
+			_, err := st.Put(ctx, rec, 1)
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, tokenstore.ErrVersionConflict):
+				conflicts.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 || conflicts.Load() != 19 {
+		t.Fatalf("wins %d conflicts %d, want 1 and 19", wins.Load(), conflicts.Load())
+	}
+}
 
-	t.Run("ConcurrentCompareAndSetHasOneWinner", func(t *testing.T) {
-		st := tokenstore.NewRedisStore(client, testPrefix(), codec)
-		if _, err := st.Put(ctx, sampleRecord("race"), 0); err != nil {
-			t.Fatal(err)
-		}
-		var wins, conflicts atomic.Int64
-		var wg sync.WaitGroup
-		for i := range 20 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rec := sampleRecord("race")
-				rec.AccessToken = fmt.Sprintf("at-%d", i)
-				_, err := st.Put(ctx, rec, 1)
-				switch {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, tokenstore.ErrVersionConflict):
-					conflicts.Add(1)
-				default:
-					t.Error(err)
-				}
-			}()
-		}
-		wg.Wait()
-		if wins.Load() != 1 || conflicts.Load() != 19 {
-			t.Fatalf("wins %d conflicts %d, want 1 and 19", wins.Load(), conflicts.Load())
-		}
-	})
+func redisStoreDeleteKeepsVersionsCounting(t *testing.T, client redis.UniversalClient) {
+	ctx := context.Background()
+	codec := mustCodec(t, aesKey(1))
+	st := tokenstore.NewRedisStore(client, testPrefix(), codec)
+	if err := st.Delete(ctx, "gone"); err != nil {
+		t.Fatalf("deleting a missing record: %v", err)
+	}
+	rec := sampleRecord("gone")
+	if _, err := st.Put(ctx, rec, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, rec, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "gone"); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+	if err := st.Delete(ctx, "gone"); err != nil {
+		t.Fatalf("second Delete: %v", err)
+	}
+	// A refresh that read version 2 before the delete must not overwrite the
+	// account created again afterwards.
+	if _, err := st.Put(ctx, rec, 2); !errors.Is(err, tokenstore.ErrVersionConflict) {
+		t.Fatalf("Put on a deleted record: %v, want a conflict", err)
+	}
+	again, err := st.Put(ctx, rec, 0)
+	if err != nil || again.Version != 3 {
+		t.Fatalf("re-created record: version %d %v, want 3", again.Version, err)
+	}
+	if back, err := st.Get(ctx, "gone"); err != nil || back.Version != 3 {
+		t.Fatalf("Get: %d %v", back.Version, err)
+	}
+	if _, err := st.Put(ctx, rec, 2); !errors.Is(err, tokenstore.ErrVersionConflict) {
+		t.Fatalf("stale Put after re-creation: %v, want a conflict", err)
+	}
+}
 
-	t.Run("DeleteKeepsVersionsCounting", func(t *testing.T) {
-		st := tokenstore.NewRedisStore(client, testPrefix(), codec)
-		if err := st.Delete(ctx, "gone"); err != nil {
-			t.Fatalf("deleting a missing record: %v", err)
-		}
-		rec := sampleRecord("gone")
-		if _, err := st.Put(ctx, rec, 0); err != nil {
+func redisStoreListPages(t *testing.T, client redis.UniversalClient) {
+	ctx := context.Background()
+	codec := mustCodec(t, aesKey(1))
+	prefix := testPrefix()
+	st := tokenstore.NewRedisStore(client, prefix, codec)
+	var want []string
+	for i := range 10 {
+		id := fmt.Sprintf("acct-%02d", i)
+		if _, err := st.Put(ctx, sampleRecord(id), 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Put(ctx, rec, 1); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Delete(ctx, "gone"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Get(ctx, "gone"); !errors.Is(err, tokenstore.ErrNotFound) {
-			t.Fatalf("Get after Delete: %v", err)
-		}
-		if err := st.Delete(ctx, "gone"); err != nil {
-			t.Fatalf("second Delete: %v", err)
-		}
-		// A refresh that read version 2 before the delete must not overwrite the
-		// account created again afterwards.
-		if _, err := st.Put(ctx, rec, 2); !errors.Is(err, tokenstore.ErrVersionConflict) {
-			t.Fatalf("Put on a deleted record: %v, want a conflict", err)
-		}
-		again, err := st.Put(ctx, rec, 0)
-		if err != nil || again.Version != 3 {
-			t.Fatalf("re-created record: version %d %v, want 3", again.Version, err)
-		}
-		if back, err := st.Get(ctx, "gone"); err != nil || back.Version != 3 {
-			t.Fatalf("Get: %d %v", back.Version, err)
-		}
-		if _, err := st.Put(ctx, rec, 2); !errors.Is(err, tokenstore.ErrVersionConflict) {
-			t.Fatalf("stale Put after re-creation: %v, want a conflict", err)
-		}
-	})
+		want = append(want, id)
+	}
+	if err := st.Delete(ctx, "acct-03"); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want[:3], want[4:]...)
+	// An index entry whose record is gone (e.g. a delete that failed half way).
+	if err := client.ZAdd(ctx, prefix+"accounts", redis.Z{Member: "acct-05x"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A record that cannot be decoded is listed without a status.
+	if err := client.HSet(ctx, prefix+"{acct-07x}:token", "v", "1", "r", "{garbage").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.ZAdd(ctx, prefix+"accounts", redis.Z{Member: "acct-07x"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// So is a key of another type.
+	if err := client.Set(ctx, prefix+"{acct-08x}:token", "legacy", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.ZAdd(ctx, prefix+"accounts", redis.Z{Member: "acct-08x"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want[:7], append([]string{"acct-07x"}, want[7:]...)...)
+	want = append(want[:9], append([]string{"acct-08x"}, want[9:]...)...)
 
-	t.Run("ListPages", func(t *testing.T) {
-		prefix := testPrefix()
-		st := tokenstore.NewRedisStore(client, prefix, codec)
-		var want []string
-		for i := range 10 {
-			id := fmt.Sprintf("acct-%02d", i)
-			if _, err := st.Put(ctx, sampleRecord(id), 0); err != nil {
+	for _, limit := range []int{1, 3, 4, 20} {
+		var got []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			recs, next, err := st.List(ctx, cursor, limit)
+			if err != nil {
 				t.Fatal(err)
 			}
-			want = append(want, id)
-		}
-		if err := st.Delete(ctx, "acct-03"); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want[:3], want[4:]...)
-		// An index entry whose record is gone (e.g. a delete that failed half way).
-		if err := client.ZAdd(ctx, prefix+"accounts", redis.Z{Member: "acct-05x"}).Err(); err != nil {
-			t.Fatal(err)
-		}
-		// A record that cannot be decoded is listed without a status.
-		if err := client.HSet(ctx, prefix+"{acct-07x}:token", "v", "1", "r", "{garbage").Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := client.ZAdd(ctx, prefix+"accounts", redis.Z{Member: "acct-07x"}).Err(); err != nil {
-			t.Fatal(err)
-		}
-		// So is a key of another type.
-		if err := client.Set(ctx, prefix+"{acct-08x}:token", "legacy", 0).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if err := client.ZAdd(ctx, prefix+"accounts", redis.Z{Member: "acct-08x"}).Err(); err != nil {
-			t.Fatal(err)
-		}
-		want = append(want[:7], append([]string{"acct-07x"}, want[7:]...)...)
-		want = append(want[:9], append([]string{"acct-08x"}, want[9:]...)...)
-
-		for _, limit := range []int{1, 3, 4, 20} {
-			var got []string
-			cursor := ""
-			for pages := 0; ; pages++ {
-				recs, next, err := st.List(ctx, cursor, limit)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(recs) > limit || pages > 20 {
-					t.Fatalf("limit %d: page of %d (page %d)", limit, len(recs), pages)
-				}
-				for _, r := range recs {
-					got = append(got, r.Account)
-					switch {
-					case strings.HasSuffix(r.Account, "x"):
-						if r.Status != "" {
-							t.Fatal("undecodable record listed with a status")
-						}
-					case r.Status != tokenstore.StatusOK || r.Version != 1:
-						t.Fatalf("listed record %v version %d", r, r.Version)
-					}
-				}
-				if next == "" {
-					break
-				}
-				cursor = next
+			if len(recs) > limit || pages > 20 {
+				t.Fatalf("limit %d: page of %d (page %d)", limit, len(recs), pages)
 			}
-			if strings.Join(got, ",") != strings.Join(want, ",") {
-				t.Fatalf("limit %d: listed %v, want %v", limit, got, want)
-			}
-		}
-		all, next, err := st.List(ctx, "", 0)
-		if err != nil || next != "" || len(all) != len(want) {
-			t.Fatalf("List without limit: %d records, next %q, %v", len(all), next, err)
-		}
-		if recs, next, err := st.List(ctx, "zzz", 5); err != nil || len(recs) != 0 || next != "" {
-			t.Fatalf("List past the end: %v %q %v", recs, next, err)
-		}
-	})
-
-	t.Run("CorruptRecordIsReportedNotOverwritten", func(t *testing.T) {
-		prefix := testPrefix()
-		st := tokenstore.NewRedisStore(client, prefix, codec)
-		cases := []struct {
-			name, account string
-			write         func(key string) error
-			mention       string
-		}{
-			{"garbage", "broken", func(k string) error { return client.HSet(ctx, k, "v", "1", "r", "{garbage").Err() }, "invalid JSON"},
-			{"older format", "old", func(k string) error {
-				return client.HSet(ctx, k, "v", "1", "r", `{"format":0,"account":"old","version":1,"status":"ok"}`).Err()
-			}, "format 0"},
-			{"other account", "mixed", func(k string) error {
-				return client.HSet(ctx, k, "v", "1", "r", `{"format":1,"account":"other","version":1,"status":"ok"}`).Err()
-			}, `"other"`},
-			{"version field disagrees", "skew", func(k string) error {
-				rec := sampleRecord("skew")
-				rec.Version = 1
-				b, err := codec.Encode(rec)
-				if err != nil {
-					return err
-				}
-				return client.HSet(ctx, k, "v", "5", "r", b).Err()
-			}, "version"},
-			{"plaintext with a key", "plain", func(k string) error {
-				b, err := (&tokenstore.Codec{}).Encode(sampleRecord("plain"))
-				if err != nil {
-					return err
-				}
-				return client.HSet(ctx, k, "v", "0", "r", b).Err()
-			}, "plaintext record refused"},
-			{"no version field", "nov", func(k string) error {
-				return client.HSet(ctx, k, "r", `{"format":1,"account":"nov","version":1,"status":"ok"}`).Err()
-			}, "version"},
-			{"not a hash", "str", func(k string) error { return client.Set(ctx, k, "legacy", 0).Err() }, "not a hash"},
-		}
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				k := prefix + "{" + tc.account + "}:token"
-				if err := tc.write(k); err != nil {
-					t.Fatal(err)
-				}
-				before := dumpKey(t, client, k)
-				_, err := st.Get(ctx, tc.account)
-				if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), `"`+tc.account+`"`) || !strings.Contains(err.Error(), tc.mention) {
-					t.Fatalf("Get: %v, want ErrCorrupt naming %q and mentioning %q", err, tc.account, tc.mention)
-				}
-				for _, expect := range []int64{0, 1, 5} {
-					if _, err := st.Put(ctx, sampleRecord(tc.account), expect); !errors.Is(err, tokenstore.ErrCorrupt) {
-						t.Fatalf("Put expecting %d: %v, want ErrCorrupt", expect, err)
+			for _, r := range recs {
+				got = append(got, r.Account)
+				switch {
+				case strings.HasSuffix(r.Account, "x"):
+					if r.Status != "" {
+						t.Fatal("undecodable record listed with a status")
 					}
+				case r.Status != tokenstore.StatusOK || r.Version != 1:
+					t.Fatalf("listed record %v version %d", r, r.Version)
 				}
-				if recs, _, err := st.List(ctx, "", 0); err != nil || len(recs) != 0 {
-					t.Fatalf("List: %v %v (the index knows none of these)", recs, err)
-				}
-				if after := dumpKey(t, client, k); after != before {
-					t.Fatalf("corrupt record changed: %q -> %q", before, after)
-				}
-			})
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
 		}
-	})
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("limit %d: listed %v, want %v", limit, got, want)
+		}
+	}
+	all, next, err := st.List(ctx, "", 0)
+	if err != nil || next != "" || len(all) != len(want) {
+		t.Fatalf("List without limit: %d records, next %q, %v", len(all), next, err)
+	}
+	if recs, next, err := st.List(ctx, "zzz", 5); err != nil || len(recs) != 0 || next != "" {
+		t.Fatalf("List past the end: %v %q %v", recs, next, err)
+	}
+}
 
-	t.Run("WrongEncryptionKeyNamesTheAccount", func(t *testing.T) {
-		prefix := testPrefix()
-		if _, err := tokenstore.NewRedisStore(client, prefix, codec).Put(ctx, sampleRecord("sealed"), 0); err != nil {
-			t.Fatal(err)
-		}
-		_, err := tokenstore.NewRedisStore(client, prefix, mustCodec(t, aesKey(2))).Get(ctx, "sealed")
-		if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), `"sealed"`) || !strings.Contains(err.Error(), "not among the configured keys") {
-			t.Fatalf("Get with another key: %v", err)
-		}
-		_, err = tokenstore.NewRedisStore(client, prefix, nil).Get(ctx, "sealed")
-		if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), "TOKEN_ENCRYPTION_KEY is not set") {
-			t.Fatalf("Get without a key: %v", err)
-		}
-		// Key rotation: the old key still opens, the new one seals.
-		rotated := tokenstore.NewRedisStore(client, prefix, mustCodec(t, aesKey(2), aesKey(1)))
-		rec, err := rotated.Get(ctx, "sealed")
-		if err != nil || rec.RefreshToken != "rt-secret-sealed" {
-			t.Fatalf("Get with the old key second: %v", err)
-		}
-		if _, err := rotated.Put(ctx, rec, rec.Version); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tokenstore.NewRedisStore(client, prefix, mustCodec(t, aesKey(2))).Get(ctx, "sealed"); err != nil {
-			t.Fatalf("re-sealed record: %v", err)
-		}
-	})
+func redisStoreCorruptRecordIsReportedNotOverwritten(t *testing.T, client redis.UniversalClient) {
+	ctx := context.Background()
+	codec := mustCodec(t, aesKey(1))
+	prefix := testPrefix()
+	st := tokenstore.NewRedisStore(client, prefix, codec)
+	cases := []struct {
+		name, account string
+		write         func(key string) error
+		mention       string
+	}{
+		{"garbage", "broken", func(k string) error { return client.HSet(ctx, k, "v", "1", "r", "{garbage").Err() }, "invalid JSON"},
+		{"older format", "old", func(k string) error {
+			return client.HSet(ctx, k, "v", "1", "r", `{"format":0,"account":"old","version":1,"status":"ok"}`).Err()
+		}, "format 0"},
+		{"other account", "mixed", func(k string) error {
+			return client.HSet(ctx, k, "v", "1", "r", `{"format":1,"account":"other","version":1,"status":"ok"}`).Err()
+		}, `"other"`},
+		{"version field disagrees", "skew", func(k string) error {
+			rec := sampleRecord("skew")
+			rec.Version = 1
+			b, err := codec.Encode(rec)
+			if err != nil {
+				return err
+			}
+			return client.HSet(ctx, k, "v", "5", "r", b).Err()
+		}, "version"},
+		{"plaintext with a key", "plain", func(k string) error {
+			b, err := (&tokenstore.Codec{}).Encode(sampleRecord("plain"))
+			if err != nil {
+				return err
+			}
+			return client.HSet(ctx, k, "v", "0", "r", b).Err()
+		}, "plaintext record refused"},
+		{"no version field", "nov", func(k string) error {
+			return client.HSet(ctx, k, "r", `{"format":1,"account":"nov","version":1,"status":"ok"}`).Err()
+		}, "version"},
+		{"not a hash", "str", func(k string) error { return client.Set(ctx, k, "legacy", 0).Err() }, "not a hash"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			k := prefix + "{" + tc.account + "}:token"
+			if err := tc.write(k); err != nil {
+				t.Fatal(err)
+			}
+			before := dumpKey(t, client, k)
+			_, err := st.Get(ctx, tc.account)
+			if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), `"`+tc.account+`"`) || !strings.Contains(err.Error(), tc.mention) {
+				t.Fatalf("Get: %v, want ErrCorrupt naming %q and mentioning %q", err, tc.account, tc.mention)
+			}
+			for _, expect := range []int64{0, 1, 5} {
+				if _, err := st.Put(ctx, sampleRecord(tc.account), expect); !errors.Is(err, tokenstore.ErrCorrupt) {
+					t.Fatalf("Put expecting %d: %v, want ErrCorrupt", expect, err)
+				}
+			}
+			if recs, _, err := st.List(ctx, "", 0); err != nil || len(recs) != 0 {
+				t.Fatalf("List: %v %v (the index knows none of these)", recs, err)
+			}
+			if after := dumpKey(t, client, k); after != before {
+				t.Fatalf("corrupt record changed: %q -> %q", before, after)
+			}
+		})
+	}
+}
+
+func redisStoreWrongEncryptionKeyNamesTheAccount(t *testing.T, client redis.UniversalClient) {
+	ctx := context.Background()
+	codec := mustCodec(t, aesKey(1))
+	prefix := testPrefix()
+	if _, err := tokenstore.NewRedisStore(client, prefix, codec).Put(ctx, sampleRecord("sealed"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tokenstore.NewRedisStore(client, prefix, mustCodec(t, aesKey(2))).Get(ctx, "sealed")
+	if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), `"sealed"`) || !strings.Contains(err.Error(), "not among the configured keys") {
+		t.Fatalf("Get with another key: %v", err)
+	}
+	_, err = tokenstore.NewRedisStore(client, prefix, nil).Get(ctx, "sealed")
+	if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), "TOKEN_ENCRYPTION_KEY is not set") {
+		t.Fatalf("Get without a key: %v", err)
+	}
+	// Key rotation: the old key still opens, the new one seals.
+	rotated := tokenstore.NewRedisStore(client, prefix, mustCodec(t, aesKey(2), aesKey(1)))
+	rec, err := rotated.Get(ctx, "sealed")
+	if err != nil || rec.RefreshToken != "rt-secret-sealed" {
+		t.Fatalf("Get with the old key second: %v", err)
+	}
+	if _, err := rotated.Put(ctx, rec, rec.Version); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokenstore.NewRedisStore(client, prefix, mustCodec(t, aesKey(2))).Get(ctx, "sealed"); err != nil {
+		t.Fatalf("re-sealed record: %v", err)
+	}
 }
 
 // dumpKey renders a key's type and content for before/after comparisons.
@@ -391,148 +412,165 @@ func TestRedisLockerOnMiniredis(t *testing.T) {
 	testRedisLocker(t, c, m.FastForward)
 }
 
-// testRedisLocker runs the locker suite; advance lets the server's TTLs run down
-// (FastForward on miniredis, a sleep on a real server).
+// lockTestTTL is long enough that a busy machine does not delay an extension (every
+// TTL/3) past the TTL, and short enough to let it run out in real time.
+const lockTestTTL = 600 * time.Millisecond
+
+// testRedisLocker runs the locker suite, one function per scenario; advance lets the
+// server's TTLs run down (FastForward on miniredis, a sleep on a real server).
 func testRedisLocker(t *testing.T, client redis.UniversalClient, advance func(time.Duration)) {
+	for _, sc := range []struct {
+		name string
+		run  func(*testing.T, redis.UniversalClient, func(time.Duration))
+	}{
+		{"ObtainTimeoutRelease", redisLockerObtainTimeoutRelease},
+		{"ExtensionKeepsTheLockPastItsTTL", redisLockerExtensionKeepsTheLockPastItsTTL},
+		{"PausedHolderLosesItsLease", redisLockerPausedHolderLosesItsLease},
+		{"TakenOverLeaseIsLost", redisLockerTakenOverLeaseIsLost},
+	} {
+		t.Run(sc.name, func(t *testing.T) { sc.run(t, client, advance) })
+	}
+}
+
+func redisLockerObtainTimeoutRelease(t *testing.T, client redis.UniversalClient, advance func(time.Duration)) {
 	ctx := context.Background()
-	// Long enough that a busy machine does not delay an extension (every TTL/3)
-	// past the TTL; short enough to let it run out in real time.
-	const ttl = 600 * time.Millisecond
-	quick := tokenstore.RedisLockerOptions{TTL: ttl, Wait: 150 * time.Millisecond}
+	quick := tokenstore.RedisLockerOptions{TTL: lockTestTTL, Wait: 150 * time.Millisecond}
+	prefix := testPrefix()
+	l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{TTL: lockTestTTL})
+	l2 := tokenstore.NewRedisLocker(client, prefix, quick)
+	lease, err := l1.Lock(ctx, "acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := client.Exists(ctx, prefix+"{acct}:lock").Result(); n != 1 {
+		t.Fatalf("lock key %s{acct}:lock missing", prefix)
+	}
+	start := time.Now()
+	if _, err := l2.Lock(ctx, "acct"); !errors.Is(err, tokenstore.ErrLockTimeout) {
+		t.Fatalf("second Lock: %v, want ErrLockTimeout", err)
+	}
+	if waited := time.Since(start); waited < 100*time.Millisecond || waited > 2*time.Second {
+		t.Fatalf("waited %s for a 150ms wait", waited)
+	}
+	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	_, err = l1.Lock(short, "acct")
+	cancel()
+	if !errors.Is(err, tokenstore.ErrLockTimeout) {
+		t.Fatalf("Lock with a short ctx deadline: %v, want ErrLockTimeout", err)
+	}
+	if other, err := l2.Lock(ctx, "other"); err != nil {
+		t.Fatalf("another account's lock: %v", err)
+	} else {
+		_ = other.Release(ctx)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatalf("second Release: %v", err)
+	}
+	lease2, err := l2.Lock(ctx, "acct")
+	if err != nil {
+		t.Fatalf("Lock after Release: %v", err)
+	}
+	if err := lease2.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := l1.Lock(canceled, "acct"); err == nil {
+		t.Fatal("Lock with a canceled ctx succeeded")
+	}
+}
 
-	t.Run("ObtainTimeoutRelease", func(t *testing.T) {
-		prefix := testPrefix()
-		l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{TTL: ttl})
-		l2 := tokenstore.NewRedisLocker(client, prefix, quick)
-		lease, err := l1.Lock(ctx, "acct")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n, _ := client.Exists(ctx, prefix+"{acct}:lock").Result(); n != 1 {
-			t.Fatalf("lock key %s{acct}:lock missing", prefix)
-		}
-		start := time.Now()
-		if _, err := l2.Lock(ctx, "acct"); !errors.Is(err, tokenstore.ErrLockTimeout) {
-			t.Fatalf("second Lock: %v, want ErrLockTimeout", err)
-		}
-		if waited := time.Since(start); waited < 100*time.Millisecond || waited > 2*time.Second {
-			t.Fatalf("waited %s for a 150ms wait", waited)
-		}
-		short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
-		_, err = l1.Lock(short, "acct")
-		cancel()
-		if !errors.Is(err, tokenstore.ErrLockTimeout) {
-			t.Fatalf("Lock with a short ctx deadline: %v, want ErrLockTimeout", err)
-		}
-		if other, err := l2.Lock(ctx, "other"); err != nil {
-			t.Fatalf("another account's lock: %v", err)
-		} else {
-			_ = other.Release(ctx)
-		}
-		if err := lease.Release(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := lease.Release(ctx); err != nil {
-			t.Fatalf("second Release: %v", err)
-		}
-		lease2, err := l2.Lock(ctx, "acct")
-		if err != nil {
-			t.Fatalf("Lock after Release: %v", err)
-		}
-		if err := lease2.Release(ctx); err != nil {
-			t.Fatal(err)
-		}
-		canceled, cancel := context.WithCancel(ctx)
-		cancel()
-		if _, err := l1.Lock(canceled, "acct"); err == nil {
-			t.Fatal("Lock with a canceled ctx succeeded")
-		}
-	})
+func redisLockerExtensionKeepsTheLockPastItsTTL(t *testing.T, client redis.UniversalClient, advance func(time.Duration)) {
+	ctx := context.Background()
+	quick := tokenstore.RedisLockerOptions{TTL: lockTestTTL, Wait: 150 * time.Millisecond}
+	prefix := testPrefix()
+	l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{TTL: lockTestTTL})
+	l2 := tokenstore.NewRedisLocker(client, prefix, quick)
+	lease, err := l1.Lock(ctx, "acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease.Release(ctx)
+	for range 6 { // 6 × TTL/2: three TTLs
+		advance(lockTestTTL / 2)
+		waitUntil(t, "an extension", func() bool {
+			d, err := client.PTTL(ctx, prefix+"{acct}:lock").Result()
+			return err == nil && d > lockTestTTL/2
+		})
+	}
+	if _, err := l2.Lock(ctx, "acct"); !errors.Is(err, tokenstore.ErrLockTimeout) {
+		t.Fatalf("lock not kept past its TTL: %v", err)
+	}
+	select {
+	case <-lease.Lost():
+		t.Fatal("a kept lease reported lost")
+	default:
+	}
+}
 
-	t.Run("ExtensionKeepsTheLockPastItsTTL", func(t *testing.T) {
-		prefix := testPrefix()
-		l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{TTL: ttl})
-		l2 := tokenstore.NewRedisLocker(client, prefix, quick)
-		lease, err := l1.Lock(ctx, "acct")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lease.Release(ctx)
-		for range 6 { // 6 × TTL/2: three TTLs
-			advance(ttl / 2)
-			waitUntil(t, "an extension", func() bool {
-				d, err := client.PTTL(ctx, prefix+"{acct}:lock").Result()
-				return err == nil && d > ttl/2
-			})
-		}
-		if _, err := l2.Lock(ctx, "acct"); !errors.Is(err, tokenstore.ErrLockTimeout) {
-			t.Fatalf("lock not kept past its TTL: %v", err)
-		}
+func redisLockerPausedHolderLosesItsLease(t *testing.T, client redis.UniversalClient, advance func(time.Duration)) {
+	ctx := context.Background()
+	quick := tokenstore.RedisLockerOptions{TTL: lockTestTTL, Wait: 150 * time.Millisecond}
+	prefix := testPrefix()
+	var paused atomic.Bool
+	l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{TTL: lockTestTTL}.
+		WithPauseExtension(func(string) bool { return paused.Load() }))
+	l2 := tokenstore.NewRedisLocker(client, prefix, quick)
+	lease, err := l1.Lock(ctx, "acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused.Store(true)
+	advance(lockTestTTL + 50*time.Millisecond)
+	lease2, err := l2.Lock(ctx, "acct")
+	if err != nil {
+		t.Fatalf("expired lock not obtained by a peer: %v", err)
+	}
+	waitUntil(t, "Lost() of the paused holder", func() bool {
 		select {
 		case <-lease.Lost():
-			t.Fatal("a kept lease reported lost")
+			return true
 		default:
+			return false
 		}
 	})
+	if err := lease.Release(ctx); err != nil {
+		t.Fatalf("releasing a lost lease: %v", err)
+	}
+	// The stale holder's release left the new holder's lock alone.
+	if _, err := l2.Lock(ctx, "acct"); !errors.Is(err, tokenstore.ErrLockTimeout) {
+		t.Fatalf("the new holder's lock was released by the old holder: %v", err)
+	}
+	_ = lease2.Release(ctx)
+}
 
-	t.Run("PausedHolderLosesItsLease", func(t *testing.T) {
-		prefix := testPrefix()
-		var paused atomic.Bool
-		l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{
-			TTL: ttl, PauseExtension: func(string) bool { return paused.Load() },
-		})
-		l2 := tokenstore.NewRedisLocker(client, prefix, quick)
-		lease, err := l1.Lock(ctx, "acct")
-		if err != nil {
-			t.Fatal(err)
-		}
-		paused.Store(true)
-		advance(ttl + 50*time.Millisecond)
-		lease2, err := l2.Lock(ctx, "acct")
-		if err != nil {
-			t.Fatalf("expired lock not obtained by a peer: %v", err)
-		}
-		waitUntil(t, "Lost() of the paused holder", func() bool {
-			select {
-			case <-lease.Lost():
-				return true
-			default:
-				return false
-			}
-		})
-		if err := lease.Release(ctx); err != nil {
-			t.Fatalf("releasing a lost lease: %v", err)
-		}
-		// The stale holder's release left the new holder's lock alone.
-		if _, err := l2.Lock(ctx, "acct"); !errors.Is(err, tokenstore.ErrLockTimeout) {
-			t.Fatalf("the new holder's lock was released by the old holder: %v", err)
-		}
-		_ = lease2.Release(ctx)
-	})
-
-	t.Run("TakenOverLeaseIsLost", func(t *testing.T) {
-		prefix := testPrefix()
-		l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{TTL: ttl})
-		l2 := tokenstore.NewRedisLocker(client, prefix, quick)
-		lease, err := l1.Lock(ctx, "acct")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := client.Del(ctx, prefix+"{acct}:lock").Err(); err != nil {
-			t.Fatal(err)
-		}
-		lease2, err := l2.Lock(ctx, "acct")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lease2.Release(ctx)
-		select {
-		case <-lease.Lost():
-		case <-time.After(5 * time.Second):
-			t.Fatal("the extension did not notice the lock was taken")
-		}
-		_ = lease.Release(ctx)
-	})
+func redisLockerTakenOverLeaseIsLost(t *testing.T, client redis.UniversalClient, advance func(time.Duration)) {
+	ctx := context.Background()
+	quick := tokenstore.RedisLockerOptions{TTL: lockTestTTL, Wait: 150 * time.Millisecond}
+	prefix := testPrefix()
+	l1 := tokenstore.NewRedisLocker(client, prefix, tokenstore.RedisLockerOptions{TTL: lockTestTTL})
+	l2 := tokenstore.NewRedisLocker(client, prefix, quick)
+	lease, err := l1.Lock(ctx, "acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Del(ctx, prefix+"{acct}:lock").Err(); err != nil {
+		t.Fatal(err)
+	}
+	lease2, err := l2.Lock(ctx, "acct")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lease2.Release(ctx)
+	select {
+	case <-lease.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the extension did not notice the lock was taken")
+	}
+	_ = lease.Release(ctx)
 }
 
 func TestRedisNotifierOnMiniredis(t *testing.T) {
@@ -629,104 +667,6 @@ func testRedisNotifier(t *testing.T, client redis.UniversalClient) {
 
 // ---- The Source on the Redis store: replicas sharing one Redis.
 
-// manualClock is a clock the test moves.
-type manualClock = testclock.Clock
-
-func newManualClock() *manualClock {
-	return testclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
-}
-
-// spotifyStub is a token endpoint that behaves like Spotify's: a refresh answers
-// after latency with a new access token and, when rotating, a new refresh token
-// that revokes the one used; a dead refresh token gets invalid_grant. Liveness is
-// checked when the answer is produced, as a server would when it commits.
-type spotifyStub struct {
-	now      func() time.Time
-	lifetime time.Duration
-	latency  time.Duration
-	rotate   bool
-	// gate, when set, is called first with the call's number (1, 2, …); tests block
-	// in it to order replicas.
-	gate func(call int64)
-	// onRefresh, when set, runs before a successful answer (e.g. to kill Redis).
-	onRefresh func()
-
-	mu     sync.Mutex
-	live   map[string]bool
-	serial int
-	issued []string // access tokens, in order
-
-	calls   atomic.Int64
-	invalid atomic.Int64
-}
-
-func newSpotifyStub(now func() time.Time, lifetime time.Duration) *spotifyStub {
-	return &spotifyStub{now: now, lifetime: lifetime, rotate: true, live: map[string]bool{}}
-}
-
-// issueRefreshToken hands out a live refresh token, as a login would.
-func (s *spotifyStub) issueRefreshToken() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.serial++
-	rt := fmt.Sprintf("rt-%d", s.serial)
-	s.live[rt] = true
-	return rt
-}
-
-func (s *spotifyStub) Refresh(ctx context.Context, rt string) (tokenstore.Token, error) {
-	n := s.calls.Add(1)
-	if s.gate != nil {
-		s.gate(n)
-	}
-	if s.latency > 0 {
-		select {
-		case <-time.After(s.latency):
-		case <-ctx.Done():
-			return tokenstore.Token{}, ctx.Err()
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.live[rt] {
-		s.invalid.Add(1)
-		return tokenstore.Token{}, fmt.Errorf("%w: Refresh token revoked", tokenstore.ErrInvalidGrant)
-	}
-	if s.onRefresh != nil {
-		s.onRefresh()
-	}
-	s.serial++
-	tok := tokenstore.Token{AccessToken: fmt.Sprintf("at-%d", s.serial), Expiry: s.now().Add(s.lifetime), Scope: "user-read-private"}
-	if s.rotate {
-		delete(s.live, rt)
-		tok.RefreshToken = fmt.Sprintf("rt-%d", s.serial)
-		s.live[tok.RefreshToken] = true
-	}
-	s.issued = append(s.issued, tok.AccessToken)
-	return tok, nil
-}
-
-func (s *spotifyStub) ClientCredentials(context.Context) (tokenstore.Token, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.serial++
-	tok := tokenstore.Token{AccessToken: fmt.Sprintf("cc-%d", s.serial), Expiry: s.now().Add(s.lifetime)}
-	s.issued = append(s.issued, tok.AccessToken)
-	return tok, nil
-}
-
-func (s *spotifyStub) isLive(rt string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.live[rt]
-}
-
-func (s *spotifyStub) issuedTokens() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.issued...)
-}
-
 // countingLocker counts the Lock calls that reached the distributed lock.
 type countingLocker struct {
 	tokenstore.Locker
@@ -802,11 +742,11 @@ func TestRedisTwoReplicasRefreshOnce(t *testing.T) {
 func testTwoReplicasRefreshOnce(t *testing.T, client redis.UniversalClient) {
 	ctx := context.Background()
 	prefix := testPrefix()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	a := newReplica(t, client, prefix, sp, clk.Now, replicaOptions{})
 	b := newReplica(t, client, prefix, sp, clk.Now, replicaOptions{})
-	if ok, err := a.src.Seed(ctx, "default", sp.issueRefreshToken()); !ok || err != nil {
+	if ok, err := a.src.Seed(ctx, "default", sp.issue()); !ok || err != nil {
 		t.Fatalf("seed: %v %v", ok, err)
 	}
 	ca, err := a.src.Token(ctx, "default")
@@ -872,11 +812,11 @@ func TestRedisDeliverOnOneReplicaIsSeenByAnother(t *testing.T) {
 	m, c := newMiniredis(t)
 	ctx := context.Background()
 	prefix := testPrefix()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
 	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
-	if _, err := a.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
+	if _, err := a.src.Seed(ctx, "default", sp.issue()); err != nil {
 		t.Fatal(err)
 	}
 	old, err := b.src.Token(ctx, "default")
@@ -886,7 +826,7 @@ func TestRedisDeliverOnOneReplicaIsSeenByAnother(t *testing.T) {
 	channel := prefix + "invalidate"
 	waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
 	err = a.src.Deliver(ctx, "default", tokenstore.Delivery{
-		RefreshToken: sp.issueRefreshToken(), AccessToken: "delivered-at", Expiry: clk.Now().Add(time.Hour),
+		RefreshToken: sp.issue(), AccessToken: "delivered-at", Expiry: clk.Now().Add(time.Hour),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -904,15 +844,14 @@ func TestRedisInvalidGrantRecoveredWhenPeerRotated(t *testing.T) {
 	m, c := newMiniredis(t)
 	ctx := context.Background()
 	prefix := testPrefix()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	lockOpts := tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second}
 	var pauseB atomic.Bool
-	bOpts := lockOpts
-	bOpts.PauseExtension = func(string) bool { return pauseB.Load() }
+	bOpts := lockOpts.WithPauseExtension(func(string) bool { return pauseB.Load() })
 	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{lock: lockOpts})
 	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{lock: bOpts})
-	rt1 := sp.issueRefreshToken()
+	rt1 := sp.issue()
 	if _, err := a.src.Seed(ctx, "default", rt1); err != nil {
 		t.Fatal(err)
 	}
@@ -958,50 +897,74 @@ func TestRedisInvalidGrantRecoveredWhenPeerRotated(t *testing.T) {
 	}
 }
 
-// TestRedisLockLossStaleWriteRejected: holder A pauses after its refresh until its
-// lock expired and B refreshed and wrote; A's late write must not overwrite B's.
-func TestRedisLockLossStaleWriteRejected(t *testing.T) {
+// lockLoss is the setup of the lock-loss tests: replica A's refresh has its token,
+// then pauses before its write with its lease extension paused, until its lock has
+// expired; B is a second replica. release lets A write; resA is A's answer.
+type lockLoss struct {
+	m    *miniredis.Miniredis
+	sp   *fakeSpotify
+	a, b *replica
+	relA chan struct{}
+	resA chan *tokenstore.Credential
+}
+
+func newLockLoss(t *testing.T, notify, rotate bool) *lockLoss {
+	t.Helper()
 	m, c := newMiniredis(t)
 	ctx := context.Background()
 	prefix := testPrefix()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
-	sp.rotate = false // B's refresh with the same refresh token succeeds
+	clk := newClock()
+	ll := &lockLoss{m: m, sp: newFakeSpotify(clk.Now, time.Hour), relA: make(chan struct{}), resA: make(chan *tokenstore.Credential, 1)}
+	ll.sp.rotate = rotate
 	var pauseA atomic.Bool
-	aIn, relA := make(chan struct{}), make(chan struct{})
+	aIn := make(chan struct{})
 	var once sync.Once
-	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{
-		lock: tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second, PauseExtension: func(string) bool { return pauseA.Load() }},
+	lock := tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second}
+	ll.a = newReplica(t, c, prefix, ll.sp, clk.Now, replicaOptions{
+		notify: notify,
+		lock:   lock.WithPauseExtension(func(string) bool { return pauseA.Load() }),
 		config: func(cfg *tokenstore.Config) {
-			cfg.BeforeWrite = func(string) {
+			tokenstore.WithBeforeWrite(cfg, func(string) {
 				once.Do(func() {
 					close(aIn)
-					<-relA
+					<-ll.relA
 				})
-			}
+			})
 		},
 	})
-	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{lock: tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second}})
-	if _, err := a.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
+	ll.b = newReplica(t, c, prefix, ll.sp, clk.Now, replicaOptions{notify: notify, lock: lock})
+	if notify {
+		channel := prefix + "invalidate"
+		waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
+	}
+	if _, err := ll.a.src.Seed(ctx, "default", ll.sp.issue()); err != nil {
 		t.Fatal(err)
 	}
-	resA := make(chan *tokenstore.Credential, 1)
 	go func() {
-		c, err := a.src.Token(ctx, "default")
+		c, err := ll.a.src.Token(ctx, "default")
 		if err != nil {
 			t.Error(err)
 		}
-		resA <- c
+		ll.resA <- c
 	}()
 	<-aIn
 	pauseA.Store(true)
 	m.FastForward(time.Second + time.Millisecond) // A's lock expires
+	return ll
+}
+
+// TestRedisLockLossStaleWriteRejected: holder A pauses after its refresh until its
+// lock expired and B refreshed and wrote; A's late write must not overwrite B's.
+func TestRedisLockLossStaleWriteRejected(t *testing.T) {
+	ll := newLockLoss(t, false, false) // no rotation: B's refresh with the same refresh token succeeds
+	ctx := context.Background()
+	a, b, sp := ll.a, ll.b, ll.sp
 	cb, err := b.src.Token(ctx, "default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(relA)
-	ca := <-resA
+	close(ll.relA)
+	ca := <-ll.resA
 	if ca == nil || ca.AccessToken != cb.AccessToken {
 		t.Fatalf("replica A serves %v, want B's stored token %q", ca, cb.AccessToken)
 	}
@@ -1022,48 +985,14 @@ func TestRedisLockLossStaleWriteRejected(t *testing.T) {
 // and gets invalid_grant. A's rotated token is the only live one and must end up
 // stored, and B must recover.
 func TestRedisLockLossRotatedSuccessorIsKept(t *testing.T) {
-	m, c := newMiniredis(t)
+	ll := newLockLoss(t, true, true)
 	ctx := context.Background()
-	prefix := testPrefix()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
-	var pauseA atomic.Bool
-	aIn, relA := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{
-		notify: true,
-		lock:   tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second, PauseExtension: func(string) bool { return pauseA.Load() }},
-		config: func(cfg *tokenstore.Config) {
-			cfg.BeforeWrite = func(string) {
-				once.Do(func() {
-					close(aIn)
-					<-relA
-				})
-			}
-		},
-	})
-	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true, lock: tokenstore.RedisLockerOptions{TTL: time.Second, Wait: 5 * time.Second}})
-	channel := prefix + "invalidate"
-	waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
-	if _, err := a.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
-		t.Fatal(err)
-	}
-	resA := make(chan *tokenstore.Credential, 1)
-	go func() {
-		c, err := a.src.Token(ctx, "default")
-		if err != nil {
-			t.Error(err)
-		}
-		resA <- c
-	}()
-	<-aIn
-	pauseA.Store(true)
-	m.FastForward(time.Second + time.Millisecond)
+	a, b, sp := ll.a, ll.b, ll.sp
 	if _, err := b.src.Token(ctx, "default"); !errors.Is(err, tokenstore.ErrReauthRequired) {
 		t.Fatalf("replica B: %v, want ErrReauthRequired (its token was rotated away)", err)
 	}
-	close(relA)
-	ca := <-resA
+	close(ll.relA)
+	ca := <-ll.resA
 	if ca == nil {
 		t.Fatal("replica A got no token")
 	}
@@ -1081,18 +1010,18 @@ func TestRedisCorruptRecordThroughTheSource(t *testing.T) {
 	_, c := newMiniredis(t)
 	ctx := context.Background()
 	prefix := testPrefix()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	r := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{})
 	k := prefix + "{default}:token"
 	if err := c.HSet(ctx, k, "v", "3", "r", "{garbage").Err(); err != nil {
 		t.Fatal(err)
 	}
 	before := dumpKey(t, c, k)
-	if ok, err := r.src.Seed(ctx, "default", sp.issueRefreshToken()); ok || !errors.Is(err, tokenstore.ErrCorrupt) {
+	if ok, err := r.src.Seed(ctx, "default", sp.issue()); ok || !errors.Is(err, tokenstore.ErrCorrupt) {
 		t.Fatalf("Seed over a corrupt record: %v %v", ok, err)
 	}
-	if err := r.src.Deliver(ctx, "default", tokenstore.Delivery{RefreshToken: sp.issueRefreshToken()}); !errors.Is(err, tokenstore.ErrCorrupt) {
+	if err := r.src.Deliver(ctx, "default", tokenstore.Delivery{RefreshToken: sp.issue()}); !errors.Is(err, tokenstore.ErrCorrupt) {
 		t.Fatalf("Deliver over a corrupt record: %v", err)
 	}
 	var ue *tokenstore.UnavailableError
@@ -1111,10 +1040,10 @@ func TestRedisCorruptRecordThroughTheSource(t *testing.T) {
 func TestRedisWarmTokenMakesNoRedisCalls(t *testing.T) {
 	m, c := newMiniredis(t)
 	ctx := context.Background()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	r := newReplica(t, c, testPrefix(), sp, clk.Now, replicaOptions{config: func(cfg *tokenstore.Config) { cfg.RecheckAfter = time.Hour }})
-	if _, err := r.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
+	if _, err := r.src.Seed(ctx, "default", sp.issue()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.src.Token(ctx, "default"); err != nil {
@@ -1136,9 +1065,9 @@ func BenchmarkTokenRedisWarm(b *testing.B) {
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	b.Cleanup(func() { c.Close() })
 	ctx := context.Background()
-	sp := newSpotifyStub(time.Now, 24*time.Hour)
+	sp := newFakeSpotify(time.Now, 24*time.Hour)
 	r := newReplica(b, c, testPrefix(), sp, time.Now, replicaOptions{config: func(cfg *tokenstore.Config) { cfg.RecheckAfter = time.Hour }})
-	if _, err := r.src.Seed(ctx, "default", sp.issueRefreshToken()); err != nil {
+	if _, err := r.src.Seed(ctx, "default", sp.issue()); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := r.src.Token(ctx, "default"); err != nil {
@@ -1211,25 +1140,42 @@ func TestNewRedisClient(t *testing.T) {
 			c.Close()
 		}
 	})
+	t.Run("UnixSocket", func(t *testing.T) {
+		c, err := tokenstore.NewRedisClient(tokenstore.RedisOptions{URL: "unix:///run/redis.sock?db=3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		o := c.(*redis.Client).Options()
+		if o.Addr != "/run/redis.sock" || o.DB != 3 || o.Dialer == nil {
+			t.Fatalf("options %+v", o)
+		}
+	})
+	// The settings' names are config's (config.TestRedisSettingsValidatedHere): errors
+	// here name the option's field and never quote a password.
 	t.Run("Errors", func(t *testing.T) {
 		cases := []struct {
-			name string
-			o    tokenstore.RedisOptions
-			want string
+			name  string
+			o     tokenstore.RedisOptions
+			field string
 		}{
-			{"scheme", tokenstore.RedisOptions{URL: "http://u:hunter2@h:1"}, "REDIS_URL"},
-			{"port", tokenstore.RedisOptions{URL: "redis://u:hunter2@h:notaport"}, "REDIS_URL"},
-			{"db", tokenstore.RedisOptions{URL: "redis://u:hunter2@h:1/x"}, "REDIS_URL"},
-			{"both", tokenstore.RedisOptions{URL: "redis://h:1", Addrs: []string{"h:1"}}, "REDIS_ADDRS"},
-			{"addr", tokenstore.RedisOptions{Addrs: []string{"no-port"}}, "REDIS_ADDRS"},
-			{"master without addrs", tokenstore.RedisOptions{MasterName: "m"}, "REDIS_MASTER_NAME"},
-			{"nothing", tokenstore.RedisOptions{}, "REDIS_URL"},
+			{"scheme", tokenstore.RedisOptions{URL: "http://u:hunter2@h:1"}, "URL"},
+			{"port", tokenstore.RedisOptions{URL: "redis://u:hunter2@h:notaport"}, "URL"},
+			{"db", tokenstore.RedisOptions{URL: "redis://u:hunter2@h:1/x"}, "URL"},
+			{"both", tokenstore.RedisOptions{URL: "redis://h:1", Addrs: []string{"h:1"}}, "Addrs"},
+			{"addr", tokenstore.RedisOptions{Addrs: []string{"no-port"}}, "Addrs"},
+			{"master without addrs", tokenstore.RedisOptions{MasterName: "m"}, "MasterName"},
+			{"nothing", tokenstore.RedisOptions{}, "URL"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := tokenstore.NewRedisClient(tc.o)
-				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
-					t.Fatalf("err = %v, want one naming %s without the password", err, tc.want)
+				var oe *tokenstore.RedisOptionError
+				if !errors.As(err, &oe) || oe.Field != tc.field || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "REDIS_") {
+					t.Fatalf("err = %v, want a RedisOptionError for %s without the password or a setting's name", err, tc.field)
+				}
+				if tc.o.Validate() == nil {
+					t.Fatal("Validate accepts what NewRedisClient refuses")
 				}
 			})
 		}
@@ -1243,11 +1189,11 @@ func TestRedisInvalidateDoesNotTakeAPeersTokenFromBeforeThe401(t *testing.T) {
 	_, client := newMiniredis(t)
 	ctx := context.Background()
 	prefix := testPrefix()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	a := newReplica(t, client, prefix, sp, clk.Now, replicaOptions{})
 	b := newReplica(t, client, prefix, sp, clk.Now, replicaOptions{})
-	if ok, err := a.src.Seed(ctx, "default", sp.issueRefreshToken()); !ok || err != nil {
+	if ok, err := a.src.Seed(ctx, "default", sp.issue()); !ok || err != nil {
 		t.Fatalf("seed: %v %v", ok, err)
 	}
 	c1, err := a.src.Token(ctx, "default")

@@ -1,16 +1,12 @@
 package tokenstore_test
 
 import (
-	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
-
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,87 +16,6 @@ import (
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
-
-// clock is a manual clock.
-type clock = testclock.Clock
-
-func newClock() *clock { return testclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)) }
-
-// fakeSpotify is a token endpoint that behaves like Spotify's: it rotates refresh
-// tokens (revoking the old one) unless told otherwise.
-type fakeSpotify struct {
-	clock    *clock
-	lifetime time.Duration
-
-	mu        sync.Mutex
-	live      map[string]bool // live refresh tokens
-	rotate    bool
-	omit      bool // answer without refresh_token
-	failNext  int  // temporary failures to inject
-	block     chan struct{}
-	calls     atomic.Int64
-	done      atomic.Int64 // answered calls
-	ccCalls   atomic.Int64
-	invalid   atomic.Int64
-	serial    int
-	lastToken string
-}
-
-func newFakeSpotify(c *clock) *fakeSpotify {
-	return &fakeSpotify{clock: c, lifetime: time.Hour, live: map[string]bool{}, rotate: true}
-}
-
-func (f *fakeSpotify) issue() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.serial++
-	rt := fmt.Sprintf("rt-%d", f.serial)
-	f.live[rt] = true
-	return rt
-}
-
-func (f *fakeSpotify) Refresh(ctx context.Context, rt string) (tokenstore.Token, error) {
-	f.calls.Add(1)
-	defer f.done.Add(1)
-	if f.block != nil {
-		select {
-		case <-f.block:
-		case <-ctx.Done():
-			return tokenstore.Token{}, ctx.Err()
-		}
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failNext > 0 {
-		f.failNext--
-		return tokenstore.Token{}, errors.New("status 503")
-	}
-	if !f.live[rt] {
-		f.invalid.Add(1)
-		return tokenstore.Token{}, fmt.Errorf("%w: Refresh token revoked", tokenstore.ErrInvalidGrant)
-	}
-	f.serial++
-	tok := tokenstore.Token{AccessToken: fmt.Sprintf("at-%d", f.serial), Expiry: f.clock.Now().Add(f.lifetime), Scope: "user-read-private"}
-	switch {
-	case f.omit:
-	case f.rotate:
-		delete(f.live, rt)
-		tok.RefreshToken = fmt.Sprintf("rt-%d", f.serial)
-		f.live[tok.RefreshToken] = true
-	default:
-		tok.RefreshToken = rt
-	}
-	f.lastToken = tok.AccessToken
-	return tok, nil
-}
-
-func (f *fakeSpotify) ClientCredentials(context.Context) (tokenstore.Token, error) {
-	f.ccCalls.Add(1)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.serial++
-	return tokenstore.Token{AccessToken: fmt.Sprintf("cc-%d", f.serial), Expiry: f.clock.Now().Add(f.lifetime)}, nil
-}
 
 type fixture struct {
 	clock *clock
@@ -114,7 +29,7 @@ type fixture struct {
 func newFixture(t *testing.T, mutate ...func(*tokenstore.Config)) *fixture {
 	t.Helper()
 	f := &fixture{clock: newClock()}
-	f.sp = newFakeSpotify(f.clock)
+	f.sp = newFakeSpotify(f.clock.Now, time.Hour)
 	f.path = filepath.Join(t.TempDir(), "data", "tokens.json")
 	f.open(t, mutate...)
 	return f

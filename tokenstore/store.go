@@ -16,8 +16,6 @@ var (
 	ErrCorrupt = errors.New("tokenstore: corrupt record")
 	// ErrLockTimeout: the distributed refresh lock was not obtained within the wait deadline.
 	ErrLockTimeout = errors.New("tokenstore: lock wait timed out")
-	// ErrLockLost: the lock expired or was taken by another holder while a refresh ran.
-	ErrLockLost = errors.New("tokenstore: lock lost")
 	// ErrBadAccount: the account id does not match ^[A-Za-z0-9._@-]{1,128}$.
 	ErrBadAccount = errors.New("tokenstore: invalid account id")
 )
@@ -63,10 +61,11 @@ type Record struct {
 	AuthorizedAt time.Time
 	// RefreshedAt is when the access token was last obtained.
 	RefreshedAt time.Time
-	// RefreshTrigger is why it was obtained (a metrics trigger: ahead, expired,
-	// unauthorized, …); empty for delivered tokens.
-	RefreshTrigger string
-	Status         Status
+	// Cause is why it was obtained (ahead, expired, unauthorized, admin);
+	// CauseNone for delivered tokens. With RefreshedAt it decides what replicas trust
+	// after a 401 (trust.go).
+	Cause  Cause
+	Status Status
 	// ReauthAt is when the account was marked reauth_required.
 	ReauthAt time.Time
 	// ClientCredentials marks the app account, whose token comes from the
@@ -106,9 +105,22 @@ type Summary struct {
 	ComputedAt         time.Time
 }
 
-// SummaryStore is implemented by stores that several replicas share. Listing every
-// record is the only way to count them, so one replica at a time computes the summary
-// and the others read what it saved.
+// SharedStore is a Store several replicas use at once (RedisStore): sharing is a
+// capability the store declares by implementing it, not something the Source infers.
+// Over a shared store a Source
+//
+//   - gives a peer's pending write a grace period (peerGrace) before it refreshes
+//     with a refresh token the peer may already have rotated, after a long lock wait,
+//     a recent store failure or an invalid_grant;
+//   - computes the account gauges on one replica per interval (the SummaryStore
+//     methods: listing every record is the only way to count them) and shows what
+//     that replica saved on the others.
+type SharedStore interface {
+	Store
+	SummaryStore
+}
+
+// SummaryStore saves the account gauges' summary for the replicas of a SharedStore.
 type SummaryStore interface {
 	// ClaimSummary reports whether the caller is the one to compute the summary now;
 	// a claim lasts ttl, and no other caller gets one until it ends.
@@ -134,8 +146,9 @@ type Lease interface {
 	Release(ctx context.Context) error
 }
 
-// Notifier tells every replica that an account's record changed outside a refresh
-// (an admin write or delete), so caches drop it.
+// Notifier tells every replica that an account's record changed, so their caches
+// drop it: every change is published (a refresh's write, a pending rotated token
+// finally stored, a delivery, a seed, a delete); a Source skips its own messages.
 type Notifier interface {
 	// Publish announces a change of account.
 	Publish(ctx context.Context, account string) error
@@ -145,8 +158,11 @@ type Notifier interface {
 
 // Token is what a Refresher returns.
 type Token struct {
-	AccessToken  string
-	RefreshToken string // empty: the refresh token did not change
+	AccessToken string
+	// RefreshToken is the refresh token the answer carried; empty when it carried
+	// none, and then the stored one is kept. A token equal to the stored one is not a
+	// rotation either.
+	RefreshToken string
 	Expiry       time.Time
 	Scope        string
 }

@@ -41,8 +41,8 @@ func TestRedisAccountGaugesScannedByOneReplica(t *testing.T) {
 	mr, client := newMiniredis(t)
 	ctx := context.Background()
 	prefix := testPrefix()
-	clk := newManualClock()
-	sp := newSpotifyStub(clk.Now, time.Hour)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
 	counters := map[*replica]*listCounting{}
 	newCounted := func() *replica {
 		var lc *listCounting

@@ -204,3 +204,50 @@ func TestProxyPassesSpotifys401ThroughDuringAStorm(t *testing.T) {
 		t.Fatalf("upstream calls = %d, want 21", n)
 	}
 }
+
+// After a 401, an invalid_grant caused by a peer's rotation (here: a peer storing,
+// during our token call, a rotated token it held in memory since before the 401) is
+// recovered by refreshing with the peer's refresh token, not by taking the peer's
+// access token: that one was obtained before the 401 arrived and may have died in the
+// same revocation, and a refresh can be had.
+func TestInvalidateAfterAPeersRotationTakesOnlyATrustedToken(t *testing.T) {
+	f := newFixture(t)
+	f.seed(t, "default")
+	ctx := context.Background()
+	c1, err := f.src.Token(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerRefreshedAt := f.clock.Now().Add(time.Second) // the peer's refresh, before the 401
+	f.clock.Add(2 * time.Second)                      // the 401 arrives
+	rejectedAt := f.clock.Now()
+	f.sp.gate = func(call int64) {
+		if call != 2 {
+			return
+		}
+		// The peer's rotation lands during our token call: our refresh token dies.
+		cur, err := f.store.Get(ctx, "default")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		f.sp.mu.Lock()
+		delete(f.sp.live, cur.RefreshToken)
+		f.sp.mu.Unlock()
+		cur.RefreshToken = f.sp.issue()
+		cur.AccessToken, cur.Expiry, cur.RefreshedAt, cur.Cause = "peer-before-the-401", f.clock.Now().Add(time.Hour), peerRefreshedAt, tokenstore.CauseAhead
+		if _, err := f.store.Put(ctx, cur, cur.Version); err != nil {
+			t.Error(err)
+		}
+	}
+	c2, err := f.src.Invalidate(ctx, "default", c1.AccessToken, rejectedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.AccessToken == "peer-before-the-401" || c2.AccessToken == c1.AccessToken || f.sp.calls.Load() != 3 {
+		t.Fatalf("Invalidate answered %q after %d token calls; want a token refreshed with the peer's refresh token (3 calls)", c2.AccessToken, f.sp.calls.Load())
+	}
+	if got := refreshes(f.m, metrics.TriggerUnauthorized, metrics.ResultInvalidGrant); got != 1 {
+		t.Fatalf("unauthorized/invalid_grant = %v, want 1", got)
+	}
+}

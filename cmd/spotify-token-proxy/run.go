@@ -90,10 +90,9 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 
 	src := tokenstore.NewSource(tokenstore.Config{
 		Store: st.store, Locker: st.locker, Notifier: st.notifier, Refresher: auth, Metrics: m, Logger: log,
-		AppAccount: cfg.AppAccount, RefreshAhead: refreshAhead(cfg.RefreshAhead), CacheSize: cfg.CacheSize,
+		AppAccount: cfg.AppAccount, RefreshAhead: tokenstore.RefreshAheadSetting(cfg.RefreshAhead), CacheSize: cfg.CacheSize,
 		UnauthorizedRefreshInterval: cfg.UnauthorizedRefreshInterval,
-		// A flight: the lock wait (up to 3×LOCK_TTL), the token call, the writes.
-		RefreshTimeout: 3*cfg.LockTTL + tokenCallTimeout + 10*time.Second,
+		RefreshTimeout:              tokenstore.RefreshTimeoutFor(cfg.LockTTL, tokenCallTimeout),
 	})
 	if cfg.RefreshToken != "" {
 		if err := seed(ctx, src, cfg.DefaultAccount, cfg.RefreshToken, log); err != nil {
@@ -203,15 +202,6 @@ func seed(ctx context.Context, src *tokenstore.Source, account, refreshToken str
 		}
 	}()
 	return nil
-}
-
-// refreshAhead maps REFRESH_AHEAD=0 (refresh at expiry only) to the Source's "never
-// ahead", since its zero value means the default.
-func refreshAhead(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }
 
 func serve(srv *http.Server, ln net.Listener) error {

@@ -52,10 +52,7 @@ func (l redisLog) Printf(_ context.Context, format string, v ...any) {
 func openRedis(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec, log *slog.Logger) (*stores, error) {
 	// go-redis keeps its logger in a package variable; the process has one logger.
 	redis.SetLogger(redisLog{log})
-	client, err := tokenstore.NewRedisClient(tokenstore.RedisOptions{
-		URL: cfg.RedisURL, Addrs: cfg.RedisAddrs, MasterName: cfg.RedisMasterName,
-		Username: cfg.RedisUsername, Password: cfg.RedisPassword,
-	})
+	client, err := tokenstore.NewRedisClient(cfg.RedisOptions()) // validated by config.Load
 	if err != nil {
 		return nil, usageError{err}
 	}

@@ -1,0 +1,103 @@
+package tokenstore
+
+import "time"
+
+// Cause is why an access token was obtained. It is stored with the record
+// (Record.Cause) and decides what peers trust after a 401, so its stored form is
+// fixed by the codec (causeText), not by a metric label: package metrics maps a
+// Cause to its label value.
+type Cause uint8
+
+// Causes of a token.
+const (
+	CauseNone         Cause = iota // not obtained by a refresh: a delivered or seeded record
+	CauseAhead                     // refreshed ahead of its expiry, in the background
+	CauseExpired                   // refreshed because the token had expired (or none was cached)
+	CauseUnauthorized              // refreshed because Spotify answered 401 to the previous token
+	CauseLogin                     // obtained by the login flow (counted by admin; not stored)
+	CauseAdmin                     // refreshed because the admin API asked for a fresh token
+)
+
+// causeText is each Cause's stored form. Records written before Cause existed hold
+// these strings, so they must never change.
+var causeText = [...]string{
+	CauseNone:         "",
+	CauseAhead:        "ahead",
+	CauseExpired:      "expired",
+	CauseUnauthorized: "unauthorized",
+	CauseLogin:        "login",
+	CauseAdmin:        "admin",
+}
+
+// String is the stored form ("" for CauseNone).
+func (c Cause) String() string {
+	if int(c) < len(causeText) {
+		return causeText[c]
+	}
+	return ""
+}
+
+// parseCause reads a stored cause. A string this build does not know is CauseNone:
+// only CauseUnauthorized changes what the Source trusts.
+func parseCause(s string) Cause {
+	for c, t := range causeText {
+		if t == s {
+			return Cause(c)
+		}
+	}
+	return CauseNone
+}
+
+// RefreshResult is how a token-endpoint call ended.
+type RefreshResult uint8
+
+// Results of a token-endpoint call.
+const (
+	ResultSuccess      RefreshResult = iota
+	ResultInvalidGrant               // the refresh token was rejected
+	ResultError                      // a temporary failure (5xx, timeout, network)
+)
+
+// Race is how a refresh race between callers or replicas was resolved.
+type Race uint8
+
+// Outcomes of refresh races.
+const (
+	RaceCoalesced             Race = iota // a caller joined a refresh already running in this process
+	RacePeerRefreshed                     // a peer's token, found after waiting for the lock, was used
+	RaceLockTimeout                       // the lock stayed taken; a stored token was used
+	RaceStaleWriteRejected                // our result was discarded: the record changed meanwhile
+	RaceInvalidGrantRecovered             // invalid_grant, but a peer had rotated the refresh token
+)
+
+// StoreOp is a kind of store operation, for counting failures.
+type StoreOp uint8
+
+// Store operations.
+const (
+	OpRead StoreOp = iota
+	OpWrite
+	OpDelete
+	OpList
+	OpLock
+)
+
+// Observer receives what a Source counts. *metrics.Metrics implements it (and maps
+// these types to label values); a nil Observer records nothing.
+type Observer interface {
+	Refreshed(cause Cause, result RefreshResult, took time.Duration)
+	Raced(outcome Race)
+	StoreFailed(op StoreOp)
+	LockWaited(d time.Duration)
+	// AccountsCounted reports the account gauges: accounts by status and the age of
+	// the oldest user authorisation (0: none).
+	AccountsCounted(ok, reauthRequired int, oldestAuthorization time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Refreshed(Cause, RefreshResult, time.Duration) {}
+func (nopObserver) Raced(Race)                                    {}
+func (nopObserver) StoreFailed(StoreOp)                           {}
+func (nopObserver) LockWaited(time.Duration)                      {}
+func (nopObserver) AccountsCounted(int, int, time.Duration)       {}
