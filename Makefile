@@ -1,7 +1,10 @@
 # spotify-token-proxy — the README's commands.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
+BUILDINFO := github.com/spotify-token-proxy/spotify-token-proxy/internal/buildinfo
+LDFLAGS  := -s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(DATE)
 BIN      := bin
 # loadbench flags; -gogc adds the file-store proxy with that GOGC (the memory/CPU trade-off)
 BENCH_FLAGS ?= -rounds 5 -gogc 400
@@ -74,7 +77,7 @@ chart-docs:
 	./charts/chartcheck/check.sh docs
 
 docker:
-	docker build --build-arg VERSION=$(VERSION) -t spotify-token-proxy:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t spotify-token-proxy:$(VERSION) .
 
 clean:
 	rm -rf $(BIN)
