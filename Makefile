@@ -29,11 +29,12 @@ run: build
 demo: build
 	./scripts/demo.sh
 
-## test: everything CI runs (unit, real redis-server standalone and cluster, end to end, chart, vet)
+## test: everything CI runs (unit, real redis-server standalone and cluster, end to end, arm builds under qemu, chart, Compose, systemd, release config, vet)
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	./charts/chartcheck/check.sh
+	./deploy/check.sh
 
 ## test-short: unit tests only
 test-short:
