@@ -11,7 +11,7 @@ BENCH_FLAGS ?= -rounds 5 -gogc 400
 # bench: also measure the proxy built from this git revision in the same run (e.g. BASELINE=HEAD~1)
 BASELINE ?=
 
-.PHONY: build run demo test test-short lint bench chaos soak chart-lint chart-docs docker clean
+.PHONY: build run demo test test-short lint bench chaos soak chart-lint chart-docs docker dist clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/spotify-token-proxy ./cmd/spotify-token-proxy
@@ -76,6 +76,10 @@ chart-lint:
 ## chart-docs: regenerate charts/spotify-token-proxy/README.md from the values comments
 chart-docs:
 	./charts/chartcheck/check.sh docs
+
+## dist: goreleaser check + a snapshot release in dist/ (archives, checksums, SBOMs; no images), then checked
+dist:
+	./scripts/dist.sh
 
 docker:
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t spotify-token-proxy:$(VERSION) .
