@@ -1,7 +1,10 @@
 # spotify-token-proxy — the README's commands.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
+BUILDINFO := github.com/spotify-token-proxy/spotify-token-proxy/internal/buildinfo
+LDFLAGS  := -s -w -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).commit=$(COMMIT) -X $(BUILDINFO).date=$(DATE)
 BIN      := bin
 # tools the Makefile installs (pinned versions)
 TOOLS    := $(BIN)/tools
@@ -12,7 +15,7 @@ BENCH_FLAGS ?= -rounds 5 -gogc 400
 # bench: also measure the proxy built from this git revision in the same run (e.g. BASELINE=HEAD~1)
 BASELINE ?=
 
-.PHONY: build run demo test test-short lint bench chaos soak chart-lint chart-docs docker clean
+.PHONY: build run demo test test-short lint bench chaos soak chart-lint chart-docs docker dist clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/spotify-token-proxy ./cmd/spotify-token-proxy
@@ -30,11 +33,12 @@ run: build
 demo: build
 	./scripts/demo.sh
 
-## test: everything CI runs (unit, real redis-server standalone and cluster, end to end, chart, vet)
+## test: everything CI runs (unit, real redis-server standalone and cluster, end to end, arm builds under qemu, chart, Compose, systemd, release config, vet)
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	./charts/chartcheck/check.sh
+	./deploy/check.sh
 
 ## test-short: unit tests only
 test-short:
@@ -83,8 +87,12 @@ chart-lint:
 chart-docs:
 	./charts/chartcheck/check.sh docs
 
+## dist: goreleaser check + a snapshot release in dist/ (archives, checksums, SBOMs; no images), then checked
+dist:
+	./scripts/dist.sh
+
 docker:
-	docker build --build-arg VERSION=$(VERSION) -t spotify-token-proxy:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t spotify-token-proxy:$(VERSION) .
 
 clean:
 	rm -rf $(BIN)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 )
 
 // FileStore is the embedded store of a single instance: one JSON file, mode 0600,
@@ -61,7 +60,7 @@ func OpenFileStore(path string, codec *Codec, opts ...FileStoreOption) (*FileSto
 	if err != nil {
 		return nil, fmt.Errorf("tokenstore: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockExclusive(lock); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("tokenstore: %s is in use by another process (the file store serves one instance; use Redis for several)", path)
 	}

@@ -135,23 +135,35 @@ func TestDockerfileInvariants(t *testing.T) {
 	if goBuild == "" {
 		t.Fatalf("build stage has no `go build`")
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", "-X main.version=${VERSION}", "./cmd/spotify-token-proxy"} {
+	const bi = "-X github.com/spotify-token-proxy/spotify-token-proxy/internal/buildinfo."
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-s -w", bi + "version=${VERSION}", bi + "commit=${COMMIT}",
+		bi + "date=${DATE}", "GOOS=$TARGETOS", "GOARCH=$TARGETARCH", `GOARM="${TARGETVARIANT#v}"`, "./cmd/spotify-token-proxy"} {
 		if !strings.Contains(goBuild, want) {
 			t.Errorf("go build lacks %q: %s", want, goBuild)
 		}
 	}
-	hasVersionArg := slices.ContainsFunc(build.Instrs, func(in dockerInstruction) bool {
-		return in.Cmd == "ARG" && strings.HasPrefix(in.Args, "VERSION")
-	})
-	if !hasVersionArg {
-		t.Errorf("build stage needs ARG VERSION")
+	for _, arg := range []string{"VERSION", "COMMIT", "DATE", "TARGETOS", "TARGETARCH", "TARGETVARIANT"} {
+		if !slices.ContainsFunc(build.Instrs, func(in dockerInstruction) bool {
+			return in.Cmd == "ARG" && (in.Args == arg || strings.HasPrefix(in.Args, arg+"="))
+		}) {
+			t.Errorf("build stage needs ARG %s", arg)
+		}
+	}
+	// The Go build runs on the builder's platform and cross-compiles (no emulation).
+	for _, in := range instrs {
+		if in.Cmd == "FROM" {
+			if !strings.Contains(in.Args, "--platform=$BUILDPLATFORM") {
+				t.Errorf("line %d: FROM %s: the build stage must run on --platform=$BUILDPLATFORM", in.Line, in.Args)
+			}
+			break
+		}
 	}
 
 	final := stages[len(stages)-1]
 	if !strings.HasPrefix(final.Image, "gcr.io/distroless/static-debian12:nonroot") {
 		t.Errorf("final stage FROM %s, want gcr.io/distroless/static-debian12:nonroot", final.Image)
 	}
-	var user, entrypoint string
+	var user, entrypoint, healthcheck string
 	env := map[string]string{}
 	exposed := map[string]bool{}
 	for _, in := range final.Instrs {
@@ -162,6 +174,8 @@ func TestDockerfileInvariants(t *testing.T) {
 			user = in.Args
 		case "ENTRYPOINT":
 			entrypoint = in.Args
+		case "HEALTHCHECK":
+			healthcheck = in.Args
 		case "ENV":
 			for _, kv := range regexp.MustCompile(`(\w+)=("[^"]*"|\S+)`).FindAllStringSubmatch(in.Args, -1) {
 				env[kv[1]] = strings.Trim(kv[2], `"`)
@@ -181,6 +195,10 @@ func TestDockerfileInvariants(t *testing.T) {
 	}
 	if !strings.HasPrefix(entrypoint, `["`) || !strings.Contains(entrypoint, "spotify-token-proxy") {
 		t.Errorf("ENTRYPOINT %s: want the binary in exec form", entrypoint)
+	}
+	// distroless has no shell or curl: the binary probes its own /readyz.
+	if !strings.Contains(healthcheck, `CMD ["/usr/local/bin/spotify-token-proxy", "healthcheck"]`) {
+		t.Errorf("HEALTHCHECK %q: want the exec-form `spotify-token-proxy healthcheck`", healthcheck)
 	}
 	if env["LISTEN_ADDR"] != "0.0.0.0:8080" || env["ADMIN_ADDR"] != "0.0.0.0:9090" {
 		t.Errorf("ENV LISTEN_ADDR=%q ADMIN_ADDR=%q, want 0.0.0.0:8080 and 0.0.0.0:9090", env["LISTEN_ADDR"], env["ADMIN_ADDR"])

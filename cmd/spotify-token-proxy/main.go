@@ -11,6 +11,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if code, ok := oneShot(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); ok {
+		stop()
+		os.Exit(code)
+	}
 	code := exitCode(run(ctx, os.Args[1:], os.Getenv), os.Stderr)
 	stop()
 	os.Exit(code)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/admin"
 	"github.com/spotify-token-proxy/spotify-token-proxy/config"
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/buildinfo"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
@@ -26,9 +27,6 @@ import (
 // LOCK_TTL: the lock is extended while the call runs, and a slow but working token
 // endpoint must still succeed (a rotated refresh token may be in its answer).
 const tokenCallTimeout = 30 * time.Second
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 // usageError marks errors that come from bad configuration (exit status 2).
 type usageError struct{ err error }
@@ -142,7 +140,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	errc := make(chan error, 2)
 	go func() { errc <- serve(proxySrv, proxyLn) }()
 	go func() { errc <- serve(adminSrv, adminLn) }()
-	log.Info("spotify-token-proxy started", "version", version, "listen", proxyLn.Addr().String(),
+	log.Info("spotify-token-proxy started", "version", buildinfo.Get().Version, "listen", proxyLn.Addr().String(),
 		"admin", adminLn.Addr().String(), "upstream", cfg.APIURL.String(), "store", st.kind)
 
 	var runErr error
