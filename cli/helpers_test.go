@@ -27,7 +27,7 @@ type fakeAdmin struct {
 	deleted    []string
 	noLogin    bool
 	events     []map[string]any
-	eventsPage int // events per answer (0: all)
+	eventsPage int            // events per answer (0: all)
 	onList     func(call int) // called (under mu) on each list request
 }
 
