@@ -83,7 +83,10 @@ type proc struct {
 
 func startProxy(t *testing.T, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{logs: &syncBuffer{}, listen: freeAddr(t), admin: freeAddr(t), done: make(chan error, 1)}
+	p := &proc{logs: &syncBuffer{}, listen: freeAddr(t), admin: env["ADMIN_ADDR"], done: make(chan error, 1)}
+	if p.admin == "" { // a test that needs the address first (AUTH_REDIRECT_URL) picks it
+		p.admin = freeAddr(t)
+	}
 	p.cmd = exec.Command(binary(t))
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LISTEN_ADDR=" + p.listen, "ADMIN_ADDR=" + p.admin}
 	for k, v := range env {
