@@ -144,8 +144,8 @@ func help(w io.Writer) error {
 	}
 	tw.Flush()
 	fmt.Fprint(w, `
-The commands find the admin API at --admin-url, else ADMIN_URL, else `+defaultAdminURL+`,
-and send the token of ADMIN_TOKEN or ADMIN_TOKEN_FILE (never a flag: command lines
+The commands find the admin API at --admin-url, else ADMIN_URL, else the proxy's
+ADMIN_ADDR (in its pod), else `+defaultAdminURL+`, and send the token of ADMIN_TOKEN or ADMIN_TOKEN_FILE (never a flag: command lines
 are visible to other users). `+prog+` <command> --help lists a command's flags.
 Exit status: 0 done, 1 failed, 2 usage or configuration error.
 `)

@@ -74,3 +74,19 @@ func TestCheckConfig(t *testing.T) {
 	}
 	runCLI(t, nil, nil, "", "check-config").want(t, 2, "", "SPOTIFY_CLIENT_ID: required")
 }
+
+// In the proxy's own pod, ADMIN_ADDR (a wildcard host means loopback) finds the
+// admin API when ADMIN_URL is not set.
+func TestAdminURLFromAdminAddr(t *testing.T) {
+	for addr, want := range map[string]string{
+		"0.0.0.0:9091": "http://127.0.0.1:9091", ":9092": "http://127.0.0.1:9092", "[::]:9093": "http://127.0.0.1:9093",
+		"10.0.0.7:9094": "http://10.0.0.7:9094", "[::1]:9095": "http://[::1]:9095", "": "", "nonsense": "",
+	} {
+		if got := fromAdminAddr(addr); got != want {
+			t.Errorf("fromAdminAddr(%q) = %q, want %q", addr, got, want)
+		}
+	}
+	srv := newServer(t, newFakeAdmin("alice"))
+	runCLI(t, nil, map[string]string{"ADMIN_ADDR": strings.TrimPrefix(srv.URL, "http://")}, "", "accounts", "list").want(t, 0, "alice", "")
+	runCLI(t, srv, map[string]string{"ADMIN_ADDR": "127.0.0.1:1"}, "", "accounts", "list").want(t, 0, "alice", "") // ADMIN_URL wins
+}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,7 +23,7 @@ type connFlags struct {
 
 func addConnFlags(fs *flag.FlagSet) *connFlags {
 	c := &connFlags{}
-	fs.StringVar(&c.adminURL, "admin-url", "", "the proxy's admin listener (default $ADMIN_URL, else "+defaultAdminURL+")")
+	fs.StringVar(&c.adminURL, "admin-url", "", "the proxy's admin listener (default $ADMIN_URL, else from $ADMIN_ADDR, else "+defaultAdminURL+")")
 	fs.StringVar(&c.tokenFile, "admin-token-file", "", "file holding the admin token (default $ADMIN_TOKEN, or $ADMIN_TOKEN_FILE)")
 	return c
 }
@@ -42,6 +43,9 @@ func (c *connFlags) client(e *Env) (*client, error) {
 		raw, from = e.Getenv("ADMIN_URL"), "ADMIN_URL"
 	}
 	if raw == "" {
+		raw, from = fromAdminAddr(e.Getenv("ADMIN_ADDR")), "ADMIN_ADDR"
+	}
+	if raw == "" {
 		raw = defaultAdminURL
 	}
 	u, err := url.Parse(raw)
@@ -54,6 +58,20 @@ func (c *connFlags) client(e *Env) (*client, error) {
 		return nil, err
 	}
 	return &client{base: u, token: token, http: e.HTTPClient}, nil
+}
+
+// fromAdminAddr is the admin URL of the proxy's own ADMIN_ADDR (set in its pod, so
+// that `kubectl exec … spotify-token-proxy accounts list` finds it); a wildcard
+// host means loopback. "" when unset or not host:port.
+func fromAdminAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if addr == "" || err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func (c *connFlags) adminToken(e *Env) (string, error) {
@@ -151,7 +169,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("cannot reach the admin API at %s (--admin-url or ADMIN_URL): %w", c.base, unwrapURL(err))
+		return fmt.Errorf("cannot reach the admin API at %s (--admin-url, ADMIN_URL or ADMIN_ADDR): %w", c.base, unwrapURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

@@ -14,7 +14,8 @@
 // Without a command the binary runs the proxy (cmd/spotify-token-proxy decides with
 // [IsCommand]); --help prints the proxy's settings and these commands to stdout.
 //
-// Connection. The admin API is found at --admin-url, else ADMIN_URL, else
+// Connection. The admin API is found at --admin-url, else ADMIN_URL, else the
+// proxy's own ADMIN_ADDR (in its pod; a wildcard host means 127.0.0.1), else
 // http://127.0.0.1:9090. The bearer token comes from ADMIN_TOKEN or ADMIN_TOKEN_FILE
 // (or --admin-token-file): never from a flag holding the token, since command lines
 // are visible to other users of the machine. Likewise token put reads the refresh

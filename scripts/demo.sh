@@ -95,8 +95,6 @@ for who in alice bob; do
   curl -fsS -X POST "$EMU/_emulator/issue-refresh-token?scope=user-read-private%20user-modify-playback-state" |
     sed -E 's/.*"refresh_token":"([^"]+)".*/\1/' | cli token put "$who" --refresh-token-file -
 done
-echo "\$ bin/spotify-token-proxy accounts list"
-cli accounts list
 
 say "GET /v1/me through the proxy, as the default account and as alice (no Authorization header from the caller)"
 echo "\$ curl $PROXY/v1/me"
@@ -116,6 +114,10 @@ before=$(token_calls)
 curl -fsS -o /dev/null -X POST "$EMU/_emulator/revoke-access"
 code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'X-Spotify-Account: alice' "$PROXY/v1/me")
 echo "GET /v1/me as alice -> $code; token endpoint calls: $before -> $(token_calls)"
+
+say "The accounts as the admin API sees them, through the CLI"
+echo "\$ bin/spotify-token-proxy accounts list"
+cli accounts list
 
 cat <<EOF
 
