@@ -61,7 +61,9 @@ func TestDemoScriptStaysUpAndStopsCleanly(t *testing.T) {
 
 	ready := make(chan []int, 1)
 	var out syncBuffer
+	readAll := make(chan struct{})
 	go func() {
+		defer close(readAll)
 		sc := bufio.NewScanner(stdout)
 		re := regexp.MustCompile(`^demo: ready — emulator pid (\d+), proxy pid (\d+)`)
 		for sc.Scan() {
@@ -81,12 +83,6 @@ func TestDemoScriptStaysUpAndStopsCleanly(t *testing.T) {
 	case <-time.After(90 * time.Second):
 		t.Fatalf("no ready line within 90s\n%s\n%s", out.String(), stderr.String())
 	}
-	for _, want := range []string{"Admin token", "X-Spotify-Account: alice", "http://" + admin + "/", "accounts list", "/_emulator/revoke-access"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("the demo's output lacks %q", want)
-		}
-	}
-
 	req, _ := http.NewRequest("GET", "http://"+listen+"/v1/me", nil)
 	req.Header.Set("X-Spotify-Account", "alice")
 	resp, err := http.DefaultClient.Do(req)
@@ -107,6 +103,12 @@ func TestDemoScriptStaysUpAndStopsCleanly(t *testing.T) {
 	for _, pid := range pids {
 		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 			t.Errorf("process %d is still there after the demo ended (kill 0: %v)", pid, err)
+		}
+	}
+	<-readAll
+	for _, want := range []string{"Admin token", "X-Spotify-Account: alice", "http://" + admin + "/", "accounts list", "/_emulator/revoke-access"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the demo's try-this list lacks %q", want)
 		}
 	}
 	if !strings.Contains(out.String(), "demo: stopped") {
