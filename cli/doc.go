@@ -22,7 +22,9 @@
 // token from a file or stdin.
 //
 // accounts list follows the API's paging (next_cursor) to the end, 1,000 accounts
-// per request, and filters by status on the client. accounts get pages the same
+// per request, and filters by status on the client. The login link is on
+// PUBLIC_ADMIN_URL when set (in the proxy's pod: where browsers reach the admin
+// pages), else on the admin URL. accounts get pages the same
 // ordered list and stops at the account (or past it). login prints the admin
 // page's login link (/auth/login?account=ID: the admin signs in, confirms and
 // approves at Spotify) and polls the account until it is linked anew: status ok

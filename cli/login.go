@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -44,6 +45,15 @@ func login(ctx context.Context, e *Env, args []string) error {
 		q.Set("scope", *scope)
 	}
 	link := *c.base
+	// In the proxy's pod, PUBLIC_ADMIN_URL is where a browser reaches the admin pages.
+	if pub := e.Getenv("PUBLIC_ADMIN_URL"); pub != "" {
+		u, err := url.Parse(pub)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("PUBLIC_ADMIN_URL: %q is not an http(s) URL", pub)
+		}
+		link = *u
+		link.Path = strings.TrimRight(link.Path, "/")
+	}
 	link.Path += "/auth/login"
 	link.RawQuery = q.Encode()
 	fmt.Fprintf(e.Stderr, "Open this link in a browser, sign in with the admin token if asked, confirm, and approve at Spotify:\n\n")

@@ -41,6 +41,16 @@ func TestLoginWaitsUntilLinked(t *testing.T) {
 	}
 	runCLI(t, newServer(t, f3), nil, "", "login", "carol", "--interval=1ms").want(t, 0, "carol is linked", "")
 
+	// In the pod, the link is on PUBLIC_ADMIN_URL, where a browser reaches the admin pages.
+	f5 := newFakeAdmin()
+	f5.onList = func(call int) {
+		if call == 2 {
+			f5.accounts["erin"] = map[string]any{"id": "erin", "status": "ok", "authorized_at": "2026-12-01T00:00:00Z"}
+		}
+	}
+	runCLI(t, newServer(t, f5), map[string]string{"PUBLIC_ADMIN_URL": "https://admin.example.com/"}, "", "login", "erin", "--interval=1ms").
+		want(t, 0, "https://admin.example.com/auth/login?account=erin\n", "")
+
 	f4 := newFakeAdmin()
 	f4.noLogin = true
 	runCLI(t, newServer(t, f4), nil, "", "login", "dave").want(t, 1, "", "AUTH_REDIRECT_URL")
