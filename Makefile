@@ -15,8 +15,9 @@ BENCH_FLAGS ?= -rounds 5 -gogc 400
 # bench: also measure the proxy built from this git revision in the same run (e.g. BASELINE=HEAD~1)
 BASELINE ?=
 
-.PHONY: build run demo test test-short lint bench chaos soak chart-lint chart-docs docker dist clean
+.PHONY: help build run demo test test-short lint bench chaos soak chart-lint chart-docs docker dist clean
 
+## build: bin/spotify-token-proxy (the proxy and its CLI) and bin/spotify-emulator
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/spotify-token-proxy ./cmd/spotify-token-proxy
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/spotify-emulator ./cmd/spotify-emulator
@@ -29,7 +30,7 @@ run: build
 	  exit 2; fi
 	$(BIN)/spotify-token-proxy
 
-## demo: the proxy in front of the bundled Spotify emulator; no account, no Redis
+## demo: the proxy (8080, admin 9090) in front of the bundled Spotify emulator (8090) with default, alice and bob linked; stays up until Ctrl-C
 demo: build
 	./scripts/demo.sh
 
@@ -91,8 +92,14 @@ chart-docs:
 dist:
 	./scripts/dist.sh
 
+## docker: the container image spotify-token-proxy:$(VERSION)
 docker:
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t spotify-token-proxy:$(VERSION) .
 
+## clean: remove bin/
 clean:
 	rm -rf $(BIN)
+
+## help: this list (every target, from its ## comment)
+help:
+	@awk '/^## [a-z-]+:/ { sub(/^## /, ""); i = index($$0, ":"); printf "  make %-12s %s\n", substr($$0, 1, i - 1), substr($$0, i + 2) }' $(firstword $(MAKEFILE_LIST))

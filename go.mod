@@ -1,6 +1,6 @@
 module github.com/spotify-token-proxy/spotify-token-proxy
 
-go 1.26.0
+go 1.26.8
 
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0

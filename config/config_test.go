@@ -267,3 +267,26 @@ func TestRedisSettingsValidatedHere(t *testing.T) {
 		}
 	}
 }
+
+func TestEffectiveRedactsSecrets(t *testing.T) {
+	env := map[string]string{"SPOTIFY_CLIENT_SECRET": "top-secret", "REDIS_URL": "redis://:pw@h:6379", "LISTEN_ADDR": "0.0.0.0:8080"}
+	got := map[string]Value{}
+	for _, v := range Effective(func(k string) string { return env[k] }) {
+		got[v.Var] = v
+	}
+	if got["SPOTIFY_CLIENT_SECRET"].Value != Redacted || got["REDIS_URL"].Value != Redacted {
+		t.Fatalf("secrets shown: %+v %+v", got["SPOTIFY_CLIENT_SECRET"], got["REDIS_URL"])
+	}
+	if v := got["LISTEN_ADDR"]; v.Value != "0.0.0.0:8080" || !v.FromEnv {
+		t.Fatalf("LISTEN_ADDR %+v", v)
+	}
+	if v := got["REFRESH_AHEAD"]; v.Value != "5m" || v.FromEnv {
+		t.Fatalf("default REFRESH_AHEAD %+v", v)
+	}
+	if v := got["ADMIN_TOKEN"]; v.Value != "" {
+		t.Fatalf("unset secret %+v", v)
+	}
+	if len(got) != len(settings) {
+		t.Fatalf("%d settings, want %d", len(got), len(settings))
+	}
+}

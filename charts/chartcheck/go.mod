@@ -1,6 +1,6 @@
 module github.com/spotify-token-proxy/spotify-token-proxy/charts/chartcheck
 
-go 1.26.7
+go 1.26.8
 
 require (
 	github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring v0.95.2

@@ -104,7 +104,10 @@ type proc struct {
 // answers 200; the test's end kills it.
 func startProxy(t *testing.T, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{logs: &syncBuffer{}, listen: freeAddr(t), admin: freeAddr(t)}
+	p := &proc{logs: &syncBuffer{}, listen: freeAddr(t), admin: env["ADMIN_ADDR"]}
+	if p.admin == "" { // a test that needs the address first (AUTH_REDIRECT_URL) picks it
+		p.admin = freeAddr(t)
+	}
 	cmd := exec.Command(binary(t))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LISTEN_ADDR=" + p.listen, "ADMIN_ADDR=" + p.admin}
 	for k, v := range env {
@@ -257,6 +260,16 @@ func TestStartupErrors(t *testing.T) {
 	dir := t.TempDir()
 	corrupt := filepath.Join(dir, "tokens.json")
 	os.WriteFile(corrupt, []byte("{not json"), 0o600)
+	// A token file the proxy cannot write: in a read-only directory, or (root writes
+	// anywhere) on a file system that takes no new files.
+	unwritable := "/proc/spotify-token-proxy/tokens.json"
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(dir, "ro")
+		os.Mkdir(ro, 0o500)
+		unwritable = filepath.Join(ro, "tokens.json")
+	}
+	notADir := filepath.Join(dir, "plain-file")
+	os.WriteFile(notADir, nil, 0o600)
 	for _, tc := range []struct {
 		name   string
 		env    []string
@@ -268,6 +281,10 @@ func TestStartupErrors(t *testing.T) {
 		{"bad url", []string{"SPOTIFY_CLIENT_ID=a", "SPOTIFY_CLIENT_SECRET=b", "SPOTIFY_API_URL=::"}, 2, "SPOTIFY_API_URL"},
 		{"corrupt token file", []string{"SPOTIFY_CLIENT_ID=a", "SPOTIFY_CLIENT_SECRET=b", "TOKEN_FILE=" + corrupt,
 			"LISTEN_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0"}, 1, "corrupt"},
+		{"unwritable token file", []string{"SPOTIFY_CLIENT_ID=a", "SPOTIFY_CLIENT_SECRET=b", "TOKEN_FILE=" + unwritable,
+			"LISTEN_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0"}, 2, "TOKEN_FILE"},
+		{"token file under a file", []string{"SPOTIFY_CLIENT_ID=a", "SPOTIFY_CLIENT_SECRET=b", "TOKEN_FILE=" + filepath.Join(notADir, "tokens.json"),
+			"LISTEN_ADDR=127.0.0.1:0", "ADMIN_ADDR=127.0.0.1:0"}, 2, "TOKEN_FILE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(binary(t))

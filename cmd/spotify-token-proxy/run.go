@@ -57,12 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 
 // runWith is run with the log (and --help) output given, for tests.
 func runWith(ctx context.Context, args []string, getenv func(string) string, logOut io.Writer) error {
-	cfg, err := config.Load(args, getenv, logOut)
+	cfg, codec, err := checkStartup(args, getenv, logOut)
 	if err != nil {
-		if errors.Is(err, config.ErrHelp) {
-			return err
-		}
-		return usageError{err}
+		return err
 	}
 	log := newLogger(cfg, logOut)
 
@@ -70,15 +67,17 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
 
-	codec, err := tokenstore.NewCodec(cfg.EncryptionKeys...)
-	if err != nil {
-		return usageError{fmt.Errorf("TOKEN_ENCRYPTION_KEY: %w", err)}
-	}
 	st, err := openStore(ctx, cfg, codec, log)
 	if err != nil {
 		return err
 	}
 	defer st.close()
+	log = st.log
+	if st.redisWatch != nil {
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go st.redisWatch.run(wctx)
+	}
 
 	auth := spotifyauth.New(spotifyauth.Config{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, AccountsURL: cfg.AccountsURL.String(),
@@ -162,6 +161,29 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	_ = adminSrv.Shutdown(sctx)
 	log.Info("stopped")
 	return runErr
+}
+
+// checkStartup is start-up's validation of the settings, before anything is opened:
+// config.Load, the encryption keys and, for the file store, TOKEN_FILE's place.
+// check-config runs exactly this. Errors name the setting and are usageErrors.
+func checkStartup(args []string, getenv func(string) string, out io.Writer) (*config.Config, *tokenstore.Codec, error) {
+	cfg, err := config.Load(args, getenv, out)
+	if err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			return nil, nil, err
+		}
+		return nil, nil, usageError{err}
+	}
+	codec, err := tokenstore.NewCodec(cfg.EncryptionKeys...)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("TOKEN_ENCRYPTION_KEY: %w", err)}
+	}
+	if !cfg.UsesRedis() {
+		if err := checkTokenFile(cfg.TokenFile); err != nil {
+			return nil, nil, usageError{err}
+		}
+	}
+	return cfg, codec, nil
 }
 
 // seed stores SPOTIFY_REFRESH_TOKEN for the default account when the store has no
