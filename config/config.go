@@ -68,6 +68,9 @@ type Config struct {
 	PublicAdminURL *url.URL
 	// AdminSessionTTL is how long an admin browser session lasts.
 	AdminSessionTTL time.Duration
+	// RefreshTokenLifetime is how long a user's authorisation lasts: a refresh token
+	// expires this long after authorized_at, refreshing does not extend it. 0: no limit.
+	RefreshTokenLifetime time.Duration
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -123,6 +126,7 @@ var settings = []setting{
 	{env: "TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", def: "false", help: "with TOKEN_ENCRYPTION_KEY: read plaintext records and seal them on their next write (migration)"},
 	{env: "PUBLIC_ADMIN_URL", help: "the admin listener's public base URL; https makes the session cookie Secure"},
 	{env: "ADMIN_SESSION_TTL", def: "12h", help: "how long an admin browser session lasts"},
+	{env: "REFRESH_TOKEN_LIFETIME", def: "4380h", help: "a user's refresh token expires this long after they authorised the app (six months); 0 means no limit"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.
@@ -291,6 +295,7 @@ func parse(get func(string) string) (*Config, error) {
 		{"UPSTREAM_IDLE_TIMEOUT", &c.UpstreamIdleTimeout, time.Millisecond},
 		{"UNAUTHORIZED_REFRESH_INTERVAL", &c.UnauthorizedRefreshInterval, 0},
 		{"ADMIN_SESSION_TTL", &c.AdminSessionTTL, time.Minute},
+		{"REFRESH_TOKEN_LIFETIME", &c.RefreshTokenLifetime, 0},
 	} {
 		v := get(d.name)
 		x, err := time.ParseDuration(v)
