@@ -137,7 +137,9 @@ type fakeRateLimits struct {
 	err     error
 }
 
-func (f fakeRateLimits) RateLimitSnapshot(context.Context) ([]RateLimitEntry, error) { return f.entries, f.err }
+func (f fakeRateLimits) RateLimitSnapshot(context.Context) ([]RateLimitEntry, error) {
+	return f.entries, f.err
+}
 
 type fakeEvents struct {
 	entries []EventEntry
