@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -177,7 +178,7 @@ func (s *Server) operatorPage(w http.ResponseWriter, r *http.Request) {
 	d := operatorData{Title: "Accounts", CSRF: s.csrfToken(sid), Filter: filter, Cursor: cursor, List: list,
 		Panels: s.panels(r.Context()), Lifetime: "none (REFRESH_TOKEN_LIFETIME=0)"}
 	if lt := s.cfg.RefreshTokenLifetime; lt > 0 {
-		d.Lifetime = lt.String() + " (" + strconv.Itoa(int(lt/(24*time.Hour))) + " days) after the user authorised the app"
+		d.Lifetime = strings.TrimSuffix(strings.TrimSuffix(lt.String(), "0s"), "0m") + " (" + strconv.Itoa(int(lt/(24*time.Hour))) + " days) after the user authorised the app"
 	}
 	d.Filters = append(d.Filters, filterOption{Value: "", Label: "all", Selected: filter == ""})
 	for _, f := range statusFilters {
