@@ -16,6 +16,11 @@
 //	POST   /auth/login                       (session + csrf_token) account, scope: 302 to Spotify's authorize page
 //	GET    /auth/callback                    exchanges the code, stores the account, HTML page
 //	GET    /debug/pprof/…                    Go's runtime profiles (net/http/pprof), only with Config.Pprof (PPROF)
+//	GET    /[?status=…][&after=ID]           (session) the operator page; without a session 303 to /auth/signin?next=…
+//	GET    /accounts/{id}/delete             (session) asks to confirm a deletion; changes nothing
+//	POST   /accounts/{id}/delete             (session + csrf_token) deletes, 303 to /?deleted=ID
+//	POST   /accounts/{id}/login-link         (session + csrf_token) a login link (authorize URL) to hand to the user
+//	GET    /static/operator.css|operator.js  the operator page's stylesheet and optional script
 //
 // Authentication. /admin/v1 needs "Authorization: Bearer <ADMIN_TOKEN>"; a missing or
 // wrong token gets 401 with a WWW-Authenticate challenge (realm
@@ -83,6 +88,28 @@
 // page: its form's answer redirects there, and Chrome checks form-action on
 // redirects); frame-ancestors 'none'; base-uri 'none', X-Frame-Options: DENY and
 // Referrer-Policy: no-referrer.
+//
+// Operator page. Where the sign-in exists (the same conditions as /auth), GET /
+// shows the accounts: id, status, scope, access-token expiry, last refresh and its
+// trigger, when the user authorised the app, the refresh token's remaining life
+// (authorized_at + Config.RefreshTokenLifetime, REFRESH_TOKEN_LIFETIME; "unknown"
+// for records without authorized_at, such as a seeded SPOTIFY_REFRESH_TOKEN) and
+// the last error (the record keeps no error text: reauth_required and its time are
+// what it knows). Pages follow the store's List cursor: an unfiltered page is one
+// List of 50 records, whatever the number of accounts; the store has no index by
+// status, so a filtered page reads at most 4 List pages of 250 and then offers to
+// go on from where it stopped. Per account: Re-link opens the login confirmation
+// (GET /auth/login?account=…), Login link starts a login and shows the authorize
+// URL in a read-only input, Delete asks for a confirmation first. The page also
+// shows the store's readiness and two panels fed by small interfaces, RateLimitState
+// and EventLog (Config.RateLimits, Config.Events); nil shows "not configured".
+// Posts are checked like /auth's (cross-site refused, session and its CSRF token).
+// The templates and the one stylesheet are embedded; an optional script adds Copy
+// buttons and nothing depends on it. Its pages are sent with
+// Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self';
+// form-action 'self'; frame-ancestors 'none'; base-uri 'none' (and object-src,
+// connect-src 'none'), X-Frame-Options: DENY, Referrer-Policy: no-referrer,
+// nosniff and Cache-Control: no-store.
 //
 // Logs name accounts, never tokens, codes, verifiers, states, session ids, CSRF
 // tokens or the admin token.

@@ -79,6 +79,15 @@ type Config struct {
 	Metrics *metrics.Metrics // nil: nothing recorded
 	Logger  *slog.Logger     // nil: discarded
 	Now     func() time.Time // nil: time.Now
+
+	// RefreshTokenLifetime is how long a user's authorisation lasts
+	// (REFRESH_TOKEN_LIFETIME): the operator page shows the time left until
+	// authorized_at + this. 0: no limit.
+	RefreshTokenLifetime time.Duration
+	// RateLimits and Events feed the operator page's panels; nil shows
+	// "not configured" (see page_panels.go).
+	RateLimits RateLimitState
+	Events     EventLog
 }
 
 // Timeouts of the admin listener's own calls.
@@ -193,6 +202,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /auth/login", s.loginForm)
 		mux.HandleFunc("POST /auth/login", s.startLogin)
 		mux.HandleFunc("GET /auth/callback", s.callback)
+		s.operatorRoutes(mux) // the operator page needs the sign-in
 	}
 	return mux
 }

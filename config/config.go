@@ -71,6 +71,9 @@ type Config struct {
 	// Pprof serves net/http/pprof under /debug/pprof/ on the admin listener,
 	// behind the admin token.
 	Pprof bool
+	// RefreshTokenLifetime is how long a user's authorisation lasts: a refresh token
+	// expires this long after authorized_at, refreshing does not extend it. 0: no limit.
+	RefreshTokenLifetime time.Duration
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -148,6 +151,7 @@ var settings = []setting{
 	{env: "PUBLIC_ADMIN_URL", help: "the admin listener's public base URL; https makes the session cookie Secure"},
 	{env: "ADMIN_SESSION_TTL", def: "12h", help: "how long an admin browser session lasts"},
 	{env: "PPROF", def: "false", help: "serve Go's profiles (net/http/pprof) on the admin listener under /debug/pprof/, behind ADMIN_TOKEN"},
+	{env: "REFRESH_TOKEN_LIFETIME", def: "4380h", help: "a user's refresh token expires this long after they authorised the app (six months); 0 means no limit"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.
@@ -321,6 +325,7 @@ func parse(get func(string) string) (*Config, error) {
 		{"UPSTREAM_IDLE_TIMEOUT", &c.UpstreamIdleTimeout, time.Millisecond},
 		{"UNAUTHORIZED_REFRESH_INTERVAL", &c.UnauthorizedRefreshInterval, 0},
 		{"ADMIN_SESSION_TTL", &c.AdminSessionTTL, time.Minute},
+		{"REFRESH_TOKEN_LIFETIME", &c.RefreshTokenLifetime, 0},
 	} {
 		v := get(d.name)
 		x, err := time.ParseDuration(v)

@@ -195,6 +195,8 @@ func TestHardeningSettings(t *testing.T) {
 		{"ADMIN_SESSION_TTL", "1s"},
 		{"PPROF", "yes"},
 		{"PPROF", "true"}, // without ADMIN_TOKEN
+		{"REFRESH_TOKEN_LIFETIME", "six months"},
+		{"REFRESH_TOKEN_LIFETIME", "-1h"},
 	} {
 		e := base()
 		e[tc.k] = tc.v
@@ -288,5 +290,32 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 	}
 	if len(got) != len(settings) {
 		t.Fatalf("%d settings, want %d", len(got), len(settings))
+	}
+}
+
+// REFRESH_TOKEN_LIFETIME defaults to six months (4380h), takes a duration and 0
+// (no limit), and the flag wins over the environment.
+func TestRefreshTokenLifetime(t *testing.T) {
+	c, err := Load(nil, env(base()), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RefreshTokenLifetime != 4380*time.Hour {
+		t.Fatalf("default REFRESH_TOKEN_LIFETIME %v, want 4380h", c.RefreshTokenLifetime)
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "2160h": 2160 * time.Hour} {
+		e := base()
+		e["REFRESH_TOKEN_LIFETIME"] = v
+		c, err := Load(nil, env(e), &bytes.Buffer{})
+		if err != nil {
+			t.Fatalf("REFRESH_TOKEN_LIFETIME=%s: %v", v, err)
+		}
+		if c.RefreshTokenLifetime != want {
+			t.Fatalf("REFRESH_TOKEN_LIFETIME=%s: %v, want %v", v, c.RefreshTokenLifetime, want)
+		}
+	}
+	c, err = Load([]string{"--refresh-token-lifetime=1h"}, env(base()), &bytes.Buffer{})
+	if err != nil || c.RefreshTokenLifetime != time.Hour {
+		t.Fatalf("--refresh-token-lifetime=1h: %v %v", c, err)
 	}
 }

@@ -116,6 +116,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		Tokens: src, Gatherer: reg, AdminToken: cfg.AdminToken, Login: auth, RedirectURL: cfg.AuthRedirectURL,
 		Scopes: cfg.AuthScopes, States: st.states, Metrics: m, Logger: log,
 		PublicAdminURL: cfg.PublicAdminURL, SessionTTL: cfg.AdminSessionTTL, Pprof: cfg.Pprof,
+		RefreshTokenLifetime: cfg.RefreshTokenLifetime,
 	})
 
 	proxyLn, err := net.Listen("tcp", cfg.ListenAddr)
