@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,10 +67,18 @@ func (s *Server) putToken(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
+	isNew := false
+	if s.cfg.Events != nil {
+		_, found, err := s.linked(ctx, id)
+		isNew = err == nil && !found
+	}
 	err = s.cfg.Tokens.Deliver(ctx, id, d)
 	switch {
 	case err == nil:
 		s.log.Info("token delivered", "account", id, "with_access_token", d.AccessToken != "", "remote", r.RemoteAddr)
+		if isNew {
+			s.cfg.Events.Linked(ctx, id, cmp.Or(d.AuthorizedAt, d.ObtainedAt, s.now()))
+		}
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, tokenstore.ErrStaleDelivery):
 		s.log.Info("stale token delivery refused", "account", id, "remote", r.RemoteAddr)
@@ -138,6 +147,9 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	switch err := s.cfg.Tokens.Delete(ctx, id); {
 	case err == nil:
 		s.log.Info("account deleted", "account", id, "remote", r.RemoteAddr)
+		if s.cfg.Events != nil {
+			s.cfg.Events.Deleted(ctx, id)
+		}
 		w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, tokenstore.ErrBadAccount):
 		proxy.WriteError(w, http.StatusBadRequest, reasonBadRequest, "invalid account id", 0)

@@ -45,6 +45,15 @@ type Login interface {
 	Exchange(ctx context.Context, code, verifier string) (tokenstore.Token, error)
 }
 
+// Emitter records account events (*events.Log implements it). Its methods log
+// their own failures: an event that cannot be stored does not fail the request.
+type Emitter interface {
+	// Linked: a login, or an admin delivery of an account that had no record.
+	Linked(ctx context.Context, account string, authorizedAt time.Time)
+	// Deleted: DELETE /admin/v1/accounts/{id}.
+	Deleted(ctx context.Context, account string)
+}
+
 // Config configures a Server. Only Tokens is required.
 type Config struct {
 	Tokens Tokens
@@ -72,9 +81,13 @@ type Config struct {
 	// Its origin is accepted as the admin's own, and https makes the session
 	// cookie Secure (TLS ends at a proxy in front).
 	PublicAdminURL *url.URL
-	Metrics        *metrics.Metrics // nil: nothing recorded
-	Logger         *slog.Logger     // nil: discarded
-	Now            func() time.Time // nil: time.Now
+	// Events is told of linked and deleted accounts (nil: no events); EventsHandler
+	// serves GET /admin/v1/events behind the bearer token (nil: 404).
+	Events        Emitter
+	EventsHandler http.Handler
+	Metrics       *metrics.Metrics // nil: nothing recorded
+	Logger        *slog.Logger     // nil: discarded
+	Now           func() time.Time // nil: time.Now
 }
 
 // Timeouts of the admin listener's own calls.
@@ -175,6 +188,9 @@ func (s *Server) routes() http.Handler {
 		api.HandleFunc("GET /admin/v1/accounts/{id}/token", s.getToken)
 		api.HandleFunc("DELETE /admin/v1/accounts/{id}", s.deleteAccount)
 		api.HandleFunc("GET /admin/v1/accounts", s.listAccounts)
+		if s.cfg.EventsHandler != nil {
+			api.Handle("GET /admin/v1/events", s.cfg.EventsHandler)
+		}
 		mux.Handle("/admin/v1/", s.requireBearer(api))
 	}
 	if s.login {
