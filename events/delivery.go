@@ -107,6 +107,9 @@ func (d *deliverer) step(ctx context.Context) (time.Time, error) {
 // settle records an attempt's result: delivered, retried later, or dropped once
 // retryFor has passed since the event.
 func (d *deliverer) settle(ctx context.Context, f *flight, sendErr error) error {
+	// An answered attempt is recorded even while the process shuts down.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), emitTimeout)
+	defer cancel()
 	now := d.now()
 	f.attempts++
 	if sendErr == nil {

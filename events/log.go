@@ -21,6 +21,8 @@ const (
 	DefaultKeepEvery = 15 * time.Second
 	// emitTimeout bounds storing one event.
 	emitTimeout = 5 * time.Second
+	// startTimeout bounds New's attempt to set up delivery in the backend.
+	startTimeout = 2 * time.Second
 	// gaugeEvery is how often the oldest-undelivered gauge is recomputed.
 	gaugeEvery = 10 * time.Second
 )
@@ -127,6 +129,11 @@ func New(opts Options) (*Log, error) {
 			log:         opts.Logger,
 			owned:       map[string]*flight{},
 		}
+		// Before any event is emitted, so that the first ones are delivered too; when
+		// the store does not answer yet, Run tries again.
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		_ = l.b.startDelivery(ctx)
+		cancel()
 	}
 	return l, nil
 }

@@ -1,0 +1,93 @@
+package events
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
+)
+
+func newMiniredis(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Events go into a stream under the key prefix; polling lists them in order; the
+// delivery state follows the consumer group.
+func TestRedisBackendStreamAndStates(t *testing.T) {
+	c := newMiniredis(t)
+	rcv := newReceiver(t, func(n int, _ delivery) int {
+		if n == 1 {
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	})
+	clock := testclock.New(t0)
+	f := newFixture(t, NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "r1"}), clock, Options{WebhookURL: rcv.url()})
+	ctx := context.Background()
+	var ids []string
+	for _, a := range []string{"a", "b"} {
+		e, err := f.log.Emit(ctx, Event{Type: AccountLinked, Account: a, Status: StatusOK})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	if n, err := c.XLen(ctx, "p:{events}:stream").Result(); err != nil || n != 2 {
+		t.Fatalf("stream length %d, %v", n, err)
+	}
+	evs, err := f.log.b.list(ctx, eventID{}, 10)
+	if err != nil || len(evs) != 2 || evs[0].ID != ids[0] || evs[1].Account != "b" {
+		t.Fatalf("list %+v %v", evs, err)
+	}
+	first, _ := parseID(ids[0])
+	if evs, _ := f.log.b.list(ctx, first, 10); len(evs) != 1 || evs[0].ID != ids[1] {
+		t.Fatalf("list after %s: %+v", ids[0], evs)
+	}
+	if es, _ := f.log.Recent(ctx, 10); es[0].State != StatePending || es[1].State != StatePending {
+		t.Fatalf("before delivery: %+v", es)
+	}
+	f.step(t) // one fails, one is delivered
+	es, _ := f.log.Recent(ctx, 10)
+	states := map[DeliveryState]int{}
+	for _, e := range es {
+		states[e.State]++
+	}
+	if states[StatePending] != 1 || states[StateDelivered] != 1 {
+		t.Fatalf("after one failure: %+v", es)
+	}
+	oldest, err := f.log.b.oldestUndelivered(ctx)
+	if err != nil || oldest.IsZero() {
+		t.Fatalf("oldest undelivered %v %v", oldest, err)
+	}
+	clock.Add(time.Second)
+	f.step(t)
+	if es, _ := f.log.Recent(ctx, 10); es[0].State != StateDelivered || es[1].State != StateDelivered {
+		t.Fatalf("after the retry: %+v", es)
+	}
+	if oldest, _ := f.log.b.oldestUndelivered(ctx); !oldest.IsZero() {
+		t.Fatalf("oldest undelivered %v after all were delivered", oldest)
+	}
+}
+
+// Without a webhook, events are kept for polling only (state none).
+func TestRedisBackendWithoutWebhook(t *testing.T) {
+	c := newMiniredis(t)
+	f := newFixture(t, NewRedisBackend(c, RedisOptions{Prefix: "p:"}), nil, Options{})
+	ctx := context.Background()
+	if _, err := f.log.Emit(ctx, Event{Type: AccountDeleted, Account: "a", Status: StatusDeleted}); err != nil {
+		t.Fatal(err)
+	}
+	es, err := f.log.Recent(ctx, 10)
+	if err != nil || len(es) != 1 || es[0].State != StateNone {
+		t.Fatalf("recent %+v %v", es, err)
+	}
+}
