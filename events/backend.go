@@ -34,8 +34,10 @@ type Backend interface {
 	// dropped (zero: none).
 	oldestUndelivered(ctx context.Context) (time.Time, error)
 
-	// tryLock takes a lock shared by the replicas for ttl, without waiting.
+	// tryLock takes a lock shared by the replicas for at most ttl, without waiting;
+	// unlock releases it if this replica still holds it.
 	tryLock(ctx context.Context, name string, ttl time.Duration) (bool, error)
+	unlock(ctx context.Context, name string) error
 }
 
 // nextID is the id after last at time now: ids grow even when the clock steps back.

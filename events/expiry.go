@@ -16,6 +16,8 @@ const (
 	DefaultScanEvery = time.Hour
 	scanPage         = 500
 	scanLock         = "expiry-scan"
+	// scanLockTTL bounds how long a replica that died mid-scan blocks the others.
+	scanLockTTL = 10 * time.Minute
 )
 
 // Account is what the expiry scan needs of a stored account.
@@ -53,10 +55,15 @@ func (s *ExpiryScanner) Scan(ctx context.Context) (int, error) {
 	if warning <= 0 {
 		warning = DefaultExpiryWarning
 	}
-	ok, err := s.Log.b.tryLock(ctx, scanLock, s.every()/2)
+	ok, err := s.Log.b.tryLock(ctx, scanLock, scanLockTTL)
 	if err != nil || !ok {
 		return 0, err
 	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), emitTimeout)
+		defer cancel()
+		_ = s.Log.b.unlock(uctx, scanLock)
+	}()
 	emitted := 0
 	cursor := ""
 	for {

@@ -252,6 +252,8 @@ func (b *FileBackend) oldestUndelivered(context.Context) (time.Time, error) {
 // tryLock always succeeds: one process uses the file.
 func (b *FileBackend) tryLock(context.Context, string, time.Duration) (bool, error) { return true, nil }
 
+func (b *FileBackend) unlock(context.Context, string) error { return nil }
+
 // write replaces the file with st: temp file, fsync, rename, fsync of the directory.
 func (b *FileBackend) write(st fileState) error {
 	data, err := json.Marshal(st)

@@ -91,3 +91,28 @@ func TestRedisBackendWithoutWebhook(t *testing.T) {
 		t.Fatalf("recent %+v %v", es, err)
 	}
 }
+
+// While one replica scans (holds the scan lock), another's scan does nothing; the
+// lock is released after the scan.
+func TestExpiryScanLock(t *testing.T) {
+	c := newMiniredis(t)
+	ctx := context.Background()
+	holder := NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "holder"})
+	if ok, err := holder.tryLock(ctx, scanLock, time.Minute); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	f := newFixture(t, NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "other"}), nil, Options{})
+	s := &ExpiryScanner{Log: f.log, List: lister(Account{ID: "a", AuthorizedAt: t0.AddDate(-1, 0, 0)}), Lifetime: 4380 * time.Hour}
+	if n, err := s.Scan(ctx); n != 0 || err != nil {
+		t.Fatalf("scan under another's lock emitted %d, %v", n, err)
+	}
+	if err := holder.unlock(ctx, scanLock); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Scan(ctx); n != 1 || err != nil {
+		t.Fatalf("scan after the lock was released emitted %d, %v", n, err)
+	}
+	if n, _ := c.Exists(ctx, "p:{events}:lock:"+scanLock).Result(); n != 0 {
+		t.Fatal("the scan did not release its lock")
+	}
+}

@@ -368,3 +368,13 @@ func (b *RedisBackend) tryLock(ctx context.Context, name string, ttl time.Durati
 	}
 	return ok, nil
 }
+
+// unlockScript deletes KEYS[1] if it still holds ARGV[1].
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+func (b *RedisBackend) unlock(ctx context.Context, name string) error {
+	return unlockScript.Run(ctx, b.c, []string{b.lockPrefix + name}, b.opts.Consumer).Err()
+}
