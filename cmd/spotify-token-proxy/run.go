@@ -102,6 +102,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	}
 	src.Run()
 	defer src.Close()
+	evlog, stopEvents, err := startEvents(ctx, cfg, st, src, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
 
 	transport := proxy.NewTransport(cfg.UpstreamTimeout)
 	defer transport.CloseIdleConnections()
@@ -120,6 +125,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		Tokens: src, Gatherer: reg, AdminToken: cfg.AdminToken, Login: auth, RedirectURL: cfg.AuthRedirectURL,
 		Scopes: cfg.AuthScopes, States: st.states, Metrics: m, Logger: log,
 		PublicAdminURL: cfg.PublicAdminURL, SessionTTL: cfg.AdminSessionTTL,
+		Events: evlog, EventsHandler: evlog.Handler(),
 	})
 
 	proxyLn, err := net.Listen("tcp", cfg.ListenAddr)

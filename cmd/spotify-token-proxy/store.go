@@ -10,6 +10,7 @@ import (
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/admin"
 	"github.com/spotify-token-proxy/spotify-token-proxy/config"
+	"github.com/spotify-token-proxy/spotify-token-proxy/events"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -20,6 +21,7 @@ type stores struct {
 	locker   tokenstore.Locker
 	notifier tokenstore.Notifier
 	states   admin.StateStore
+	events   events.Backend // nil: the events file beside TOKEN_FILE
 	close    func()
 }
 
@@ -79,6 +81,9 @@ func openRedis(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec,
 		locker:   tokenstore.NewRedisLocker(client, cfg.KeyPrefix, tokenstore.RedisLockerOptions{TTL: cfg.LockTTL}),
 		notifier: tokenstore.NewRedisNotifier(client, cfg.KeyPrefix),
 		states:   admin.NewRedisStateStore(client, cfg.KeyPrefix),
-		close:    func() { client.Close() },
+		events: events.NewRedisBackend(client, events.RedisOptions{
+			Prefix: cfg.KeyPrefix, Consumer: consumerName(), Logger: log,
+		}),
+		close: func() { client.Close() },
 	}, nil
 }
