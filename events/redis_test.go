@@ -116,3 +116,41 @@ func TestExpiryScanLock(t *testing.T) {
 		t.Fatal("the scan did not release its lock")
 	}
 }
+
+// A live replica retrying an event keeps it (XCLAIM JUSTID resets its idle time),
+// so another replica does not claim it; once the first stops touching it (dead),
+// the other claims it after ClaimIdle.
+func TestLiveReplicaKeepsItsEvents(t *testing.T) {
+	mr := miniredis.RunT(t)
+	mr.SetTime(t0)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { c.Close() })
+	advance := func(clock *testclock.Clock, d time.Duration) {
+		clock.Add(d)
+		mr.SetTime(clock.Now())
+	}
+	rcv := newReceiver(t, func(int, delivery) int { return http.StatusServiceUnavailable })
+	clock := testclock.New(t0)
+	// a's own XAUTOCLAIM would also reset the idle time of its entries once they
+	// pass its ClaimIdle; a long one leaves that to keep.
+	a := newFixture(t, NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "a", ClaimIdle: time.Hour}), clock,
+		Options{WebhookURL: rcv.url(), RetryBase: time.Hour, KeepEvery: 30 * time.Second})
+	other := NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "b", ClaimIdle: time.Minute})
+	ctx := context.Background()
+	if _, err := a.log.Emit(ctx, Event{Type: AccountLinked, Account: "x", Status: StatusOK}); err != nil {
+		t.Fatal(err)
+	}
+	a.step(t) // fetched, failed, retry in an hour
+	for range 4 {
+		advance(clock, 40*time.Second)
+		a.step(t) // keeps
+		if evs, err := other.fetch(ctx, 10); err != nil || len(evs) != 0 {
+			t.Fatalf("another replica claimed a live replica's event: %v %v", evs, err)
+		}
+	}
+	advance(clock, 2*time.Minute) // a is gone: nothing touches the entry
+	evs, err := other.fetch(ctx, 10)
+	if err != nil || len(evs) != 1 || evs[0].Account != "x" {
+		t.Fatalf("the dead replica's event was not claimed: %v %v", evs, err)
+	}
+}
