@@ -227,3 +227,26 @@ func TestFileBackendSurvivesRestart(t *testing.T) {
 		t.Fatalf("delivered metric %v", v)
 	}
 }
+
+// spotify_proxy_events_oldest_undelivered_seconds is the age of the oldest event
+// not yet delivered, and 0 once everything is.
+func TestOldestUndeliveredGauge(t *testing.T) {
+	rcv := newReceiver(t, func(int, delivery) int { return http.StatusServiceUnavailable })
+	f := newFixture(t, openFile(t, tempEventsFile(t), nil), nil, Options{WebhookURL: rcv.url()})
+	ctx := context.Background()
+	if _, err := f.log.Emit(ctx, Event{Type: AccountLinked, Account: "a", Status: StatusOK}); err != nil {
+		t.Fatal(err)
+	}
+	f.step(t)
+	f.clock.Add(90 * time.Second)
+	f.log.updateGauge(ctx)
+	if v := testutil.ToFloat64(f.m.EventsOldestUndelivered); v != 90 {
+		t.Fatalf("oldest undelivered %v s, want 90", v)
+	}
+	rcv.setAnswer(nil)
+	f.step(t)
+	f.log.updateGauge(ctx)
+	if v := testutil.ToFloat64(f.m.EventsOldestUndelivered); v != 0 {
+		t.Fatalf("oldest undelivered %v s after delivery, want 0", v)
+	}
+}
