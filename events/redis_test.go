@@ -154,3 +154,25 @@ func TestLiveReplicaKeepsItsEvents(t *testing.T) {
 		t.Fatalf("the dead replica's event was not claimed: %v %v", evs, err)
 	}
 }
+
+// A Redis that lost its data (restart without persistence, flush) loses the
+// consumer group too; delivery makes it again instead of failing for ever.
+func TestRedisGroupRecreatedAfterDataLoss(t *testing.T) {
+	c := newMiniredis(t)
+	rcv := newReceiver(t, nil)
+	f := newFixture(t, NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "r1"}), nil, Options{WebhookURL: rcv.url()})
+	ctx := context.Background()
+	if err := c.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.log.d.step(ctx); err != nil {
+		t.Fatalf("step after the data loss: %v", err)
+	}
+	if _, err := f.log.Emit(ctx, Event{Type: AccountLinked, Account: "a", Status: StatusOK}); err != nil {
+		t.Fatal(err)
+	}
+	f.step(t)
+	if len(rcv.deliveries()) != 1 {
+		t.Fatalf("%d deliveries after the group was made again", len(rcv.deliveries()))
+	}
+}
