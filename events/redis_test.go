@@ -176,3 +176,23 @@ func TestRedisGroupRecreatedAfterDataLoss(t *testing.T) {
 		t.Fatalf("%d deliveries after the group was made again", len(rcv.deliveries()))
 	}
 }
+
+// A replica restarted under the same consumer name (a pod's container restarting)
+// resumes its own pending events at once, without waiting for ClaimIdle.
+func TestRestartedReplicaResumesItsOwnEvents(t *testing.T) {
+	c := newMiniredis(t)
+	down := newReceiver(t, func(int, delivery) int { return http.StatusServiceUnavailable })
+	f1 := newFixture(t, NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "pod-0"}), nil, Options{WebhookURL: down.url()})
+	ctx := context.Background()
+	e, err := f1.log.Emit(ctx, Event{Type: AccountLinked, Account: "a", Status: StatusOK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f1.step(t) // pending on pod-0
+	up := newReceiver(t, nil)
+	f2 := newFixture(t, NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "pod-0", ClaimIdle: time.Hour}), nil, Options{WebhookURL: up.url()})
+	f2.step(t)
+	if got := up.deliveries(); len(got) != 1 || got[0].id != e.ID {
+		t.Fatalf("after the restart: %+v", got)
+	}
+}
