@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,9 +59,17 @@ func (s *Server) putToken(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
+	isNew := false
+	if s.cfg.Events != nil {
+		_, found, err := s.linked(ctx, id)
+		isNew = err == nil && !found
+	}
 	err = s.cfg.Tokens.Deliver(ctx, id, d)
 	if err == nil {
 		s.log.Info("token delivered", "account", id, "with_access_token", d.AccessToken != "", "remote", r.RemoteAddr)
+		if isNew {
+			s.cfg.Events.Linked(ctx, id, cmp.Or(d.AuthorizedAt, d.ObtainedAt, s.now()))
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -123,6 +132,9 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	err := s.cfg.Tokens.Delete(ctx, id)
 	if err == nil {
 		s.log.Info("account deleted", "account", id, "remote", r.RemoteAddr)
+		if s.cfg.Events != nil {
+			s.cfg.Events.Deleted(ctx, id)
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}

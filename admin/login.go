@@ -295,6 +295,9 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("account linked", "account", st.Account, "scope", scope)
+	if s.cfg.Events != nil {
+		s.cfg.Events.Linked(ctx, st.Account, now)
+	}
 	page(w, http.StatusOK, "Account linked", "Account "+st.Account+" linked. You can close this window.")
 }
 

@@ -174,7 +174,7 @@ func TestOperatorPagePanels(t *testing.T) {
 	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	q := newPageEnv(t, func(c *Config) {
 		c.RateLimits = fakeRateLimits{entries: []RateLimitEntry{{Subject: "account alice", State: "0 of 10 left", BlockedUntil: at}}}
-		c.Events = fakeEvents{limit: &limit, entries: []EventEntry{{ID: "ev-1", Type: "account.reauth_required", Account: "bob", Time: at, Delivery: "pending (3 attempts)"}}}
+		c.EventLog = fakeEvents{limit: &limit, entries: []EventEntry{{ID: "ev-1", Type: "account.reauth_required", Account: "bob", Time: at, Delivery: "pending (3 attempts)"}}}
 	})
 	q.signIn(t, "/")
 	a = q.b.get(t, "/")
@@ -190,7 +190,7 @@ func TestOperatorPagePanels(t *testing.T) {
 
 	r := newPageEnv(t, func(c *Config) {
 		c.RateLimits = fakeRateLimits{err: errors.New("down")}
-		c.Events = fakeEvents{limit: &limit, err: errors.New("down")}
+		c.EventLog = fakeEvents{limit: &limit, err: errors.New("down")}
 	})
 	r.signIn(t, "/")
 	a = r.b.get(t, "/")

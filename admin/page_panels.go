@@ -84,7 +84,7 @@ func (s *Server) panels(ctx context.Context) panels {
 			p.RateLimits = append(p.RateLimits, rateLimitRow{Subject: e.Subject, State: e.State, BlockedUntil: when(e.BlockedUntil)})
 		}
 	}
-	if ev := s.cfg.Events; ev != nil {
+	if ev := s.cfg.EventLog; ev != nil {
 		p.EventsOn = true
 		pctx, cancel := context.WithTimeout(ctx, panelTimeout)
 		entries, err := ev.RecentEvents(pctx, recentEvents)

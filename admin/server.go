@@ -45,6 +45,15 @@ type Login interface {
 	Exchange(ctx context.Context, code, verifier string) (tokenstore.Token, error)
 }
 
+// Emitter records account events (*events.Log implements it). Its methods log
+// their own failures: an event that cannot be stored does not fail the request.
+type Emitter interface {
+	// Linked: a login, or an admin delivery of an account that had no record.
+	Linked(ctx context.Context, account string, authorizedAt time.Time)
+	// Deleted: DELETE /admin/v1/accounts/{id}.
+	Deleted(ctx context.Context, account string)
+}
+
 // Config configures a Server. Only Tokens is required.
 type Config struct {
 	Tokens Tokens
@@ -87,7 +96,11 @@ type Config struct {
 	// RateLimits and Events feed the operator page's panels; nil shows
 	// "not configured" (see page_panels.go).
 	RateLimits RateLimitState
-	Events     EventLog
+	EventLog   EventLog
+	// Events is told of linked and deleted accounts (nil: no events); EventsHandler
+	// serves GET /admin/v1/events behind the bearer token (nil: 404).
+	Events        Emitter
+	EventsHandler http.Handler
 }
 
 // Timeouts of the admin listener's own calls.
@@ -188,6 +201,9 @@ func (s *Server) routes() http.Handler {
 		api.HandleFunc("GET /admin/v1/accounts/{id}/token", s.getToken)
 		api.HandleFunc("DELETE /admin/v1/accounts/{id}", s.deleteAccount)
 		api.HandleFunc("GET /admin/v1/accounts", s.listAccounts)
+		if s.cfg.EventsHandler != nil {
+			api.Handle("GET /admin/v1/events", s.cfg.EventsHandler)
+		}
 		mux.Handle("/admin/v1/", s.requireBearer(api))
 		if s.cfg.Pprof {
 			mux.Handle("/debug/pprof/", s.requireBearer(pprofHandler()))

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/events"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -71,9 +72,13 @@ type Config struct {
 	// Pprof serves net/http/pprof under /debug/pprof/ on the admin listener,
 	// behind the admin token.
 	Pprof bool
-	// RefreshTokenLifetime is how long a user's authorisation lasts: a refresh token
-	// expires this long after authorized_at, refreshing does not extend it. 0: no limit.
-	RefreshTokenLifetime time.Duration
+
+	// Account events (config/events.go).
+	WebhookURL           *url.URL      // nil: events are only kept for polling
+	WebhookSecret        events.Secret // redacted by String
+	WebhookRetryFor      time.Duration
+	ExpiryWarning        time.Duration
+	RefreshTokenLifetime time.Duration // 0: none
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -151,7 +156,12 @@ var settings = []setting{
 	{env: "PUBLIC_ADMIN_URL", help: "the admin listener's public base URL; https makes the session cookie Secure"},
 	{env: "ADMIN_SESSION_TTL", def: "12h", help: "how long an admin browser session lasts"},
 	{env: "PPROF", def: "false", help: "serve Go's profiles (net/http/pprof) on the admin listener under /debug/pprof/, behind ADMIN_TOKEN"},
-	{env: "REFRESH_TOKEN_LIFETIME", def: "4380h", help: "a user's refresh token expires this long after they authorised the app (six months); 0 means no limit"},
+	{env: "WEBHOOK_URL", help: "account events are POSTed here (Standard Webhooks); empty: only GET /admin/v1/events", secret: true},
+	{env: "WEBHOOK_SECRET", help: "webhook signing secret, whsec_<base64 of 24-64 random bytes> (required with WEBHOOK_URL)", secret: true},
+	{env: "WEBHOOK_SECRET_FILE", help: "file holding WEBHOOK_SECRET (mounted secrets)"},
+	{env: "WEBHOOK_RETRY_FOR", def: "24h", help: "a failing webhook delivery is retried this long after the event, then dropped"},
+	{env: "EXPIRY_WARNING", def: "336h", help: "account.refresh_token_expiring is sent this long before the refresh token's lifetime ends"},
+	{env: "REFRESH_TOKEN_LIFETIME", def: "4380h", help: "refresh token lifetime from authorisation (Spotify: six months); refreshing does not extend it; 0: none"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.
@@ -325,7 +335,6 @@ func parse(get func(string) string) (*Config, error) {
 		{"UPSTREAM_IDLE_TIMEOUT", &c.UpstreamIdleTimeout, time.Millisecond},
 		{"UNAUTHORIZED_REFRESH_INTERVAL", &c.UnauthorizedRefreshInterval, 0},
 		{"ADMIN_SESSION_TTL", &c.AdminSessionTTL, time.Minute},
-		{"REFRESH_TOKEN_LIFETIME", &c.RefreshTokenLifetime, 0},
 	} {
 		v := get(d.name)
 		x, err := time.ParseDuration(v)
@@ -399,6 +408,9 @@ func parse(get func(string) string) (*Config, error) {
 		return nil, &Error{"CACHE_SIZE", "must be a positive integer"}
 	}
 	c.CacheSize = n
+	if err := parseEvents(c, get); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -60,6 +60,11 @@ type Metrics struct {
 	Accounts            *prometheus.GaugeVec
 	RefreshTokenAge     prometheus.Gauge
 
+	// Account events and their webhook deliveries (package events).
+	Events                  *prometheus.CounterVec
+	WebhookDeliveries       *prometheus.CounterVec
+	EventsOldestUndelivered prometheus.Gauge
+
 	// Upstream is the instrumentation of the proxy's transport (InstrumentUpstream),
 	// not part of the contract's fixed names.
 	UpstreamInFlight prometheus.Gauge
@@ -151,6 +156,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"method"}),
 	}
+	m.newEventCollectors(reg)
 	reg.MustRegister(m.Requests, m.RequestDuration, m.UpstreamRetries, m.TokenRefreshes, m.TokenRefreshSeconds,
 		m.RefreshRaces, m.LockWait, m.StoreErrors, m.RateLimited, m.Accounts, m.RefreshTokenAge,
 		m.UpstreamInFlight, m.UpstreamRequests, m.UpstreamDuration)

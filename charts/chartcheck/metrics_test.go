@@ -29,6 +29,10 @@ var specMetrics = map[string]map[string][]string{
 	"spotify_proxy_upstream_rate_limited_total":    {},
 	"spotify_proxy_accounts":                       {"status": {"ok", "reauth_required"}},
 	"spotify_proxy_refresh_token_age_seconds":      {},
+	"spotify_proxy_events_total": {"type": {"account.linked", "account.reauth_required", "account.recovered",
+		"account.refresh_token_expiring", "account.deleted"}},
+	"spotify_proxy_webhook_deliveries_total":          {"result": {"delivered", "retried", "dropped"}},
+	"spotify_proxy_events_oldest_undelivered_seconds": {},
 }
 
 var histograms = []string{
@@ -352,6 +356,8 @@ func TestAlerts(t *testing.T) {
 				{"store errors", `spotify_proxy_store_errors_total`},
 				{"upstream 5xx", `spotify_proxy_requests_total\{[^}]*code=~"5\.\."`},
 				{"upstream 429", `spotify_proxy_upstream_rate_limited_total`},
+				{"webhook deliveries failing", `spotify_proxy_webhook_deliveries_total\{[^}]*result=~"retried\|dropped"`},
+				{"events dropped", `spotify_proxy_webhook_deliveries_total\{[^}]*result="dropped"`},
 			} {
 				re := regexp.MustCompile(want.pattern)
 				found := false

@@ -62,6 +62,12 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"accept plaintext as string", "encryptionKey: {acceptPlaintext: 'no'}", "/encryptionKey/acceptPlaintext"},
 		{"redis auth as string", "redis: {bundled: {auth: 'on'}}", "/redis/bundled/auth"},
 		{"bad cluster domain", "clusterDomain: 'Cluster Local'", "/clusterDomain"},
+		{"webhook url without scheme", "webhook: {url: app.example/hook}", "/webhook/url"},
+		{"webhook url with credentials", "webhook: {url: 'https://u:p@app.example/hook'}", "/webhook/url"},
+		{"bad webhook retry", "webhook: {retryFor: 1 day}", "/webhook/retryFor"},
+		{"bad expiry warning", "config: {expiryWarning: 14d}", "/config/expiryWarning"},
+		{"bad refresh token lifetime", "config: {refreshTokenLifetime: six months}", "/config/refreshTokenLifetime"},
+		{"webhook typo", "webhook: {secretkey: x}", "additional properties 'secretkey'"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,6 +112,9 @@ func TestRenderRefusesInconsistentValues(t *testing.T) {
 		{"sidecar with serviceMonitor", "sidecar: {enabled: true, appPodLabels: {app: web}}\nserviceMonitor: {enabled: true}", "use podMonitor.enabled"},
 		{"accept plaintext without a key", "encryptionKey: {generate: false, acceptPlaintext: true}", "encryptionKey.acceptPlaintext needs a key"},
 		{"autoscaling min above max", "autoscaling: {enabled: true, minReplicas: 5, maxReplicas: 3}", "must not exceed autoscaling.maxReplicas"},
+		{"webhook without a secret", "webhook: {url: 'https://app.example/hook'}", "webhook.url (or webhook.urlKey) needs webhook.existingSecret"},
+		{"webhook secret without a url", "webhook: {existingSecret: s}", "there is no webhook URL"},
+		{"webhook url twice", "webhook: {url: 'https://app.example/hook', urlKey: url, existingSecret: s}", "either webhook.url or webhook.urlKey"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -98,6 +98,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	}
 	src.Run()
 	defer src.Close()
+	evlog, stopEvents, err := startEvents(ctx, cfg, st, src, m, log)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
 
 	transport := proxy.NewTransport(cfg.UpstreamTimeout)
 	defer transport.CloseIdleConnections()
@@ -117,6 +122,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		Scopes: cfg.AuthScopes, States: st.states, Metrics: m, Logger: log,
 		PublicAdminURL: cfg.PublicAdminURL, SessionTTL: cfg.AdminSessionTTL, Pprof: cfg.Pprof,
 		RefreshTokenLifetime: cfg.RefreshTokenLifetime,
+		Events:               evlog, EventsHandler: evlog.Handler(), EventLog: recentEvents{evlog},
 	})
 
 	proxyLn, err := net.Listen("tcp", cfg.ListenAddr)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/admin"
 	"github.com/spotify-token-proxy/spotify-token-proxy/config"
+	"github.com/spotify-token-proxy/spotify-token-proxy/events"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -22,6 +23,7 @@ type stores struct {
 	locker   tokenstore.Locker
 	notifier tokenstore.Notifier
 	states   admin.StateStore
+	events   events.Backend // nil: the events file beside TOKEN_FILE
 	close    func()
 	// log is the logger for everything that uses the store (with Redis, it holds
 	// back the store's complaints while the watch reports Redis down).
@@ -139,6 +141,9 @@ func openRedis(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec,
 		locker:     tokenstore.NewRedisLocker(client, cfg.KeyPrefix, tokenstore.RedisLockerOptions{TTL: cfg.LockTTL}),
 		notifier:   tokenstore.NewRedisNotifier(client, cfg.KeyPrefix),
 		states:     admin.NewRedisStateStore(client, cfg.KeyPrefix),
-		close:      func() { client.Close() },
+		events: events.NewRedisBackend(client, events.RedisOptions{
+			Prefix: cfg.KeyPrefix, Consumer: consumerName(), Logger: log,
+		}),
+		close: func() { client.Close() },
 	}, nil
 }

@@ -285,6 +285,17 @@ Included from the ConfigMap, which renders in every mode.
 {{- if and .Values.encryptionKey.oldValues (not (or .Values.encryptionKey.value .Values.encryptionKey.existingSecret)) }}
 {{- fail "encryptionKey.oldValues needs a current encryptionKey.value" }}
 {{- end }}
+{{- with .Values.webhook }}
+{{- if and (or .url .urlKey) (not .existingSecret) }}
+{{- fail "webhook.url (or webhook.urlKey) needs webhook.existingSecret: a Secret holding the signing secret (whsec_<base64>) under webhook.secretKey" }}
+{{- end }}
+{{- if and .existingSecret (not (or .url .urlKey)) }}
+{{- fail "webhook.existingSecret is set but there is no webhook URL: set webhook.url or webhook.urlKey" }}
+{{- end }}
+{{- if and .url .urlKey }}
+{{- fail "set either webhook.url or webhook.urlKey, not both" }}
+{{- end }}
+{{- end }}
 {{- if eq .Values.config.defaultAccount .Values.config.appAccount }}
 {{- fail "config.defaultAccount and config.appAccount must differ: the app account uses the client-credentials grant" }}
 {{- end }}
@@ -365,6 +376,14 @@ Credentials, always read from a Secret: the user's existing Secret or the chart'
 {{ include "spotify-token-proxy.secretEnv" (dict "name" $env "secret" $v.existingSecret "key" $v.key) }}
 {{- else if $v.value }}
 {{ include "spotify-token-proxy.secretEnv" (dict "name" $env "secret" $own "key" (lower $env | replace "_" "-")) }}
+{{- end }}
+{{- end }}
+{{- with .Values.webhook }}
+{{- if .existingSecret }}
+{{ include "spotify-token-proxy.secretEnv" (dict "name" "WEBHOOK_SECRET" "secret" .existingSecret "key" .secretKey) }}
+{{- if .urlKey }}
+{{ include "spotify-token-proxy.secretEnv" (dict "name" "WEBHOOK_URL" "secret" .existingSecret "key" .urlKey) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- if include "spotify-token-proxy.generatesEncryptionKey" . }}
