@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/ratelimit"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -68,6 +69,12 @@ type Config struct {
 	PublicAdminURL *url.URL
 	// AdminSessionTTL is how long an admin browser session lasts.
 	AdminSessionTTL time.Duration
+
+	// Rate limits (config_ratelimit.go).
+	RateLimit           ratelimit.Limit // shared call budget; zero: none
+	RateLimitPerAccount ratelimit.Limit // per-account share of it; zero: none
+	RateLimitMaxWait    time.Duration   // wait at most this for a block or budget slot
+	UpstreamRetries     int             // retries of GET/HEAD after 502/503/504 or no answer
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -123,6 +130,10 @@ var settings = []setting{
 	{env: "TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", def: "false", help: "with TOKEN_ENCRYPTION_KEY: read plaintext records and seal them on their next write (migration)"},
 	{env: "PUBLIC_ADMIN_URL", help: "the admin listener's public base URL; https makes the session cookie Secure"},
 	{env: "ADMIN_SESSION_TTL", def: "12h", help: "how long an admin browser session lasts"},
+	{env: "RATE_LIMIT", help: "shared budget of calls to Spotify for all replicas, calls/period (e.g. 150/30s); empty: none"},
+	{env: "RATE_LIMIT_PER_ACCOUNT", help: "each account's share of calls/period (e.g. 50/30s); empty: none"},
+	{env: "RATE_LIMIT_MAX_WAIT", def: "0s", help: "a request waits up to this for a rate-limit block or budget slot; longer ones get 429 at once"},
+	{env: "UPSTREAM_RETRIES", def: "2", help: "retries of a GET or HEAD after 502, 503, 504 or no answer (within a 10% retry budget)"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.
@@ -361,6 +372,9 @@ func parse(get func(string) string) (*Config, error) {
 		return nil, &Error{"CACHE_SIZE", "must be a positive integer"}
 	}
 	c.CacheSize = n
+	if err := parseRateLimits(get, c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

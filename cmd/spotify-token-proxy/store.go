@@ -20,6 +20,7 @@ type stores struct {
 	locker   tokenstore.Locker
 	notifier tokenstore.Notifier
 	states   admin.StateStore
+	redis    redis.UniversalClient // nil with the file store
 	close    func()
 }
 
@@ -79,6 +80,7 @@ func openRedis(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec,
 		locker:   tokenstore.NewRedisLocker(client, cfg.KeyPrefix, tokenstore.RedisLockerOptions{TTL: cfg.LockTTL}),
 		notifier: tokenstore.NewRedisNotifier(client, cfg.KeyPrefix),
 		states:   admin.NewRedisStateStore(client, cfg.KeyPrefix),
+		redis:    client,
 		close:    func() { client.Close() },
 	}, nil
 }
