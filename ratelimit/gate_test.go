@@ -323,7 +323,7 @@ func TestParseRetryAfter(t *testing.T) {
 func TestReasonFromBody(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"error":{"status":429,"message":"quota","reason":"QUOTA_EXCEEDED"}}`: "QUOTA_EXCEEDED",
-		`{"error":{"status":429,"message":"API rate limit exceeded"}}`:          "",
+		`{"error":{"status":429,"message":"API rate limit exceeded"}}`:         "",
 		`{"error":{"reason":"x\r\nSet-Cookie: a"}}`:                            "",
 		`not json "reason"`: "",
 	} {
