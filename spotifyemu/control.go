@@ -131,6 +131,7 @@ func (e *Emulator) ControlHandler() http.Handler {
 	mux.HandleFunc("GET /_emulator/live-refresh-tokens", func(w http.ResponseWriter, r *http.Request) {
 		writeControlJSON(w, http.StatusOK, map[string]int{"live_refresh_tokens": e.LiveRefreshTokens()})
 	})
+	e.registerRateControl(mux) // ratelimit.go
 	return mux
 }
 
