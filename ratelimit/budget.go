@@ -2,15 +2,16 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/time/rate"
 )
 
 // Limit is "at most N calls in any Per", with a burst of N (RATE_LIMIT=150/30s).
@@ -54,63 +55,82 @@ type Budget interface {
 	Take(ctx context.Context, account string) (time.Duration, error)
 }
 
-// RedisBudget is a Budget every replica shares: a GCRA (burst N) on Redis,
-// through github.com/go-redis/redis_rate. A per-account limit, when set, is taken
-// first, so one busy account cannot use the whole app's budget.
+// windowScript: KEYS the app's window and the account's (ZSETs of call times in
+// ms, one slot thanks to the hash tag); ARGV the app's limit and window (ms), the
+// account's (limit 0: none) and a unique member. Time is Redis's, so replicas agree.
+// A call is taken in both windows or in neither; the answer is 0 (taken) or the ms
+// until the oldest call that fills a window leaves it.
+var windowScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wait = 0
+for i = 1, 2 do
+  local limit, win = tonumber(ARGV[2*i-1]), tonumber(ARGV[2*i])
+  if limit > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - win)
+    local n = redis.call('ZCARD', KEYS[i])
+    if n >= limit then
+      local first = redis.call('ZRANGE', KEYS[i], n - limit, n - limit, 'WITHSCORES')
+      wait = math.max(wait, tonumber(first[2]) + win - now, 1)
+    end
+  end
+end
+if wait > 0 then return wait end
+for i = 1, 2 do
+  local limit, win = tonumber(ARGV[2*i-1]), tonumber(ARGV[2*i])
+  if limit > 0 then
+    redis.call('ZADD', KEYS[i], now, ARGV[5])
+    redis.call('PEXPIRE', KEYS[i], win)
+  end
+end
+return 0
+`)
+
+// RedisBudget is a Budget every replica shares: a sliding-window log on Redis
+// (at most N calls in any period, a burst of N allowed, as Spotify's rolling window
+// counts). A per-account limit, when set, must allow the call too, so one busy
+// account cannot use the whole app's budget.
 type RedisBudget struct {
-	lim             *redis_rate.Limiter
+	client          redis.UniversalClient
 	key             string
-	app, perAccount redis_rate.Limit
+	app, perAccount Limit
+	seq             atomic.Uint64
+	id              string
 }
 
 // NewRedisBudget returns the budget of app on client, with keys under prefix.
 // Either limit may be zero (not enforced).
 func NewRedisBudget(client redis.UniversalClient, prefix, app string, limit, perAccount Limit) *RedisBudget {
-	return &RedisBudget{
-		lim: redis_rate.NewLimiter(client), key: prefix + "{ratelimit:" + app + "}:budget",
-		app: gcra(limit), perAccount: gcra(perAccount),
-	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &RedisBudget{client: client, key: prefix + "{ratelimit:" + app + "}:budget", app: limit, perAccount: perAccount,
+		id: hex.EncodeToString(b[:])}
 }
-
-func gcra(l Limit) redis_rate.Limit { return redis_rate.Limit{Rate: l.N, Burst: l.N, Period: l.Per} }
 
 // Take implements Budget.
 func (b *RedisBudget) Take(ctx context.Context, account string) (time.Duration, error) {
-	if !b.perAccount.IsZero() {
-		res, err := b.lim.Allow(ctx, b.key+":"+account, b.perAccount)
-		if err != nil {
-			return 0, fmt.Errorf("ratelimit: redis budget: %w", err)
-		}
-		if res.Allowed == 0 {
-			return max(res.RetryAfter, time.Millisecond), nil
-		}
-	}
-	if b.app.IsZero() {
-		return 0, nil
-	}
-	res, err := b.lim.Allow(ctx, b.key, b.app)
+	member := b.id + ":" + strconv.FormatUint(b.seq.Add(1), 10)
+	ms, err := windowScript.Run(ctx, b.client, []string{b.key, b.key + ":" + account},
+		b.app.N, b.app.Per.Milliseconds(), b.perAccount.N, b.perAccount.Per.Milliseconds(), member).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("ratelimit: redis budget: %w", err)
 	}
-	if res.Allowed == 0 {
-		return max(res.RetryAfter, time.Millisecond), nil
-	}
-	return 0, nil
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
-// MemoryBudget is a Budget of one process (the file store has one replica), on
-// golang.org/x/time/rate token buckets of burst N refilled at N per period.
+// MemoryBudget is the same sliding-window log in one process (the file store has
+// one replica).
 type MemoryBudget struct {
-	clock      Clock
-	app        *rate.Limiter // nil: no app limit
-	perAccount Limit
+	clock           Clock
+	app, perAccount Limit
 
 	mu       sync.Mutex
-	accounts map[string]*rate.Limiter
+	appLog   []time.Time
+	accounts map[string][]time.Time
 }
 
-// maxBudgetAccounts bounds the per-account limiters kept; past it, the map is
-// started afresh (a forgotten account gets a full burst again).
+// maxBudgetAccounts bounds the per-account logs kept; past it, they are started
+// afresh (a forgotten account gets a full burst again).
 const maxBudgetAccounts = 100000
 
 // NewMemoryBudget returns an in-process budget. Either limit may be zero; clock
@@ -119,49 +139,48 @@ func NewMemoryBudget(limit, perAccount Limit, clock Clock) *MemoryBudget {
 	if clock == nil {
 		clock = realClock{}
 	}
-	b := &MemoryBudget{clock: clock, perAccount: perAccount, accounts: map[string]*rate.Limiter{}}
-	if !limit.IsZero() {
-		b.app = bucket(limit, clock.Now())
-	}
-	return b
+	return &MemoryBudget{clock: clock, app: limit, perAccount: perAccount, accounts: map[string][]time.Time{}}
 }
 
-func bucket(l Limit, now time.Time) *rate.Limiter {
-	lim := rate.NewLimiter(rate.Limit(float64(l.N)/l.Per.Seconds()), l.N)
-	lim.SetLimitAt(now, lim.Limit()) // start full at now, on the injected clock
-	return lim
+// wait trims log to the window and returns the wait until a slot frees (0: free).
+func wait(log []time.Time, l Limit, now time.Time) ([]time.Time, time.Duration) {
+	cut := 0
+	for cut < len(log) && !log[cut].After(now.Add(-l.Per)) {
+		cut++
+	}
+	log = log[cut:]
+	if len(log) < l.N {
+		return log, 0
+	}
+	return log, log[len(log)-l.N].Add(l.Per).Sub(now)
 }
 
 // Take implements Budget.
 func (b *MemoryBudget) Take(_ context.Context, account string) (time.Duration, error) {
 	now := b.clock.Now()
-	var acc *rate.Limiter
-	if !b.perAccount.IsZero() {
-		b.mu.Lock()
-		acc = b.accounts[account]
-		if acc == nil {
-			if len(b.accounts) >= maxBudgetAccounts {
-				b.accounts = map[string]*rate.Limiter{}
-			}
-			acc = bucket(b.perAccount, now)
-			b.accounts[account] = acc
-		}
-		b.mu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var d time.Duration
+	var acc []time.Time
+	if !b.app.IsZero() {
+		b.appLog, d = wait(b.appLog, b.app, now)
 	}
-	var reserved []*rate.Reservation
-	for _, lim := range []*rate.Limiter{acc, b.app} {
-		if lim == nil {
-			continue
+	if !b.perAccount.IsZero() {
+		var da time.Duration
+		acc, da = wait(b.accounts[account], b.perAccount, now)
+		d = max(d, da)
+	}
+	if d > 0 {
+		return d, nil
+	}
+	if !b.app.IsZero() {
+		b.appLog = append(b.appLog, now)
+	}
+	if !b.perAccount.IsZero() {
+		if _, ok := b.accounts[account]; !ok && len(b.accounts) >= maxBudgetAccounts {
+			b.accounts = map[string][]time.Time{}
 		}
-		r := lim.ReserveN(now, 1)
-		if d := r.DelayFrom(now); d > 0 {
-			r.CancelAt(now)
-			for _, prev := range reserved {
-				prev.CancelAt(now)
-			}
-			return d, nil
-		}
-		reserved = append(reserved, r)
+		b.accounts[account] = append(acc, now)
 	}
 	return 0, nil
 }

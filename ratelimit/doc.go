@@ -20,12 +20,15 @@
 //     PROXY_RATE_LIMITED. When the block ends one request (the probe) goes first;
 //     the others wait for its answer (another 429 renews the block) and are then
 //     released one per ReleaseInterval instead of all at once.
-//   - Optional shared budget ([Budget]): at most N calls in any period, as a GCRA
-//     with burst N, on Redis through github.com/go-redis/redis_rate ([RedisBudget];
-//     its key is rate:{prefix}{ratelimit:<client id>}:budget and, per account,
-//     rate:{prefix}{ratelimit:<client id>}:budget:<account>) or in process through
-//     golang.org/x/time/rate ([MemoryBudget]). A budget that cannot reach Redis
-//     fails open. Without a budget the gate makes no store round trip at all.
+//   - Optional shared budget ([Budget]): at most N calls in any period, a burst
+//     of N allowed, as Spotify's rolling window counts: a sliding-window log, on
+//     Redis in one script with Redis's clock ([RedisBudget]; keys
+//     {prefix}{ratelimit:<client id>}:budget and, per account, …:budget:<account>)
+//     or in process ([MemoryBudget]). A GCRA with burst N (go-redis/redis_rate)
+//     was not used: after an idle period it admits N at once and then N more over
+//     the period, twice what a rolling window allows, so Spotify would answer 429.
+//     A budget that cannot reach Redis fails open. Without a budget the gate
+//     makes no store round trip at all.
 //   - [RetryBudget] bounds the proxy's retries of idempotent calls to a share of
 //     the requests over a sliding window, so an outage does not multiply load.
 //

@@ -84,8 +84,8 @@ func TestRedisBudgetIsShared(t *testing.T) {
 		}
 	}
 	d, err := b2.Take(ctx, "a")
-	if err != nil || d <= 0 || d > 20*time.Second {
-		t.Fatalf("fourth call across replicas: wait %v, err %v (want about 20s)", d, err)
+	if err != nil || d < 59*time.Second || d > time.Minute {
+		t.Fatalf("fourth call across replicas: wait %v, err %v (want about 60s: the first call leaves the window)", d, err)
 	}
 }
 
