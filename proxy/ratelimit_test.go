@@ -109,7 +109,7 @@ func TestBudgetRejectsWithProxyReason(t *testing.T) {
 	resp, b := get(t, e, "/v1/me")
 	var se spotifyErr
 	_ = json.Unmarshal(b, &se)
-	if resp.StatusCode != 429 || se.Error.Reason != "PROXY_RATE_LIMITED" || resp.Header.Get("Retry-After") != "3600" || calls.Load() != 2 {
+	if resp.StatusCode != 429 || se.Error.Reason != "PROXY_RATE_LIMITED" || resp.Header.Get("Retry-After") != "3636" || calls.Load() != 2 {
 		t.Fatalf("%d %s %v calls=%d", resp.StatusCode, b, resp.Header, calls.Load())
 	}
 }

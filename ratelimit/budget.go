@@ -111,7 +111,7 @@ func NewRedisBudget(client redis.UniversalClient, prefix, app string, limit, per
 func (b *RedisBudget) Take(ctx context.Context, account string) (time.Duration, error) {
 	member := b.id + ":" + strconv.FormatUint(b.seq.Add(1), 10)
 	ms, err := windowScript.Run(ctx, b.client, []string{b.key, b.key + ":" + account},
-		b.app.N, b.app.Per.Milliseconds(), b.perAccount.N, b.perAccount.Per.Milliseconds(), member).Int64()
+		b.app.N, held(b.app).Milliseconds(), b.perAccount.N, held(b.perAccount).Milliseconds(), member).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("ratelimit: redis budget: %w", err)
 	}
@@ -142,17 +142,22 @@ func NewMemoryBudget(limit, perAccount Limit, clock Clock) *MemoryBudget {
 	return &MemoryBudget{clock: clock, app: limit, perAccount: perAccount, accounts: map[string][]time.Time{}}
 }
 
+// held is how long a call counts against a limit: its period and 1% more, so calls
+// that reach Spotify a little later or earlier than they were counted (a burst
+// released at a window's edge) still fit its rolling window.
+func held(l Limit) time.Duration { return l.Per + l.Per/100 }
+
 // wait trims log to the window and returns the wait until a slot frees (0: free).
 func wait(log []time.Time, l Limit, now time.Time) ([]time.Time, time.Duration) {
 	cut := 0
-	for cut < len(log) && !log[cut].After(now.Add(-l.Per)) {
+	for cut < len(log) && !log[cut].After(now.Add(-held(l))) {
 		cut++
 	}
 	log = log[cut:]
 	if len(log) < l.N {
 		return log, 0
 	}
-	return log, log[len(log)-l.N].Add(l.Per).Sub(now)
+	return log, log[len(log)-l.N].Add(held(l)).Sub(now)
 }
 
 // Take implements Budget.

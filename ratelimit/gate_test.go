@@ -226,15 +226,15 @@ func TestBudgetRejectsAndWaits(t *testing.T) {
 	}
 	_, err := g.Admit(context.Background(), "a")
 	rej := rejected(t, err)
-	if rej.Cause != metrics.CauseBudget || rej.Reason != ReasonProxyRateLimited || rej.RetryAfter != time.Second {
+	if rej.Cause != metrics.CauseBudget || rej.Reason != ReasonProxyRateLimited || rej.RetryAfter != 1010*time.Millisecond {
 		t.Fatalf("over budget: %+v", rej)
 	}
 	// With MaxWait the request waits for its slot.
-	gw := NewGate(Config{App: "c", Budget: b, Clock: clock, Metrics: m, MaxWait: time.Second})
+	gw := NewGate(Config{App: "c", Budget: b, Clock: clock, Metrics: m, MaxWait: 2 * time.Second})
 	done := make(chan error)
 	go func() { _, err := gw.Admit(context.Background(), "a"); done <- err }()
 	clock.Waiters(1)
-	clock.Advance(time.Second) // the first call leaves the 1s window
+	clock.Advance(1010 * time.Millisecond) // the first call leaves the window (1s + 1%)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

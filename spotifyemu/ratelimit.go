@@ -32,6 +32,8 @@ type RateStats struct {
 	DuringBlock int64 `json:"during_block"` // calls that arrived while the app was blocked
 	Faults      int64 `json:"faults"`       // injected 5xx answers
 	Served      int64 `json:"served"`       // calls the model let through
+
+	BlockedSeconds float64 `json:"blocked_seconds"` // total time the app was blocked, penalties included
 }
 
 type rateModel struct {
@@ -50,6 +52,7 @@ type rateModel struct {
 	faultMeth  string
 
 	limited, duringBlock, faults, served atomic.Int64
+	blockedNanos                         atomic.Int64
 }
 
 func (m *rateModel) rearm() {
@@ -117,7 +120,8 @@ func (e *Emulator) SetAPIFault(status int, ratio float64, method string) {
 // RateStats returns the rate-limit model's counters.
 func (e *Emulator) RateStats() RateStats {
 	m := &e.rate
-	return RateStats{Limited: m.limited.Load(), DuringBlock: m.duringBlock.Load(), Faults: m.faults.Load(), Served: m.served.Load()}
+	return RateStats{Limited: m.limited.Load(), DuringBlock: m.duringBlock.Load(), Faults: m.faults.Load(), Served: m.served.Load(),
+		BlockedSeconds: time.Duration(m.blockedNanos.Load()).Seconds()}
 }
 
 // rateLimited answers the call when the model refuses it and reports whether it did.
@@ -153,6 +157,7 @@ func (e *Emulator) rateLimited(w http.ResponseWriter, r *http.Request) bool {
 			m.duringBlock.Add(1)
 			until = until.Add(m.penalty)
 			m.blocked[key] = until
+			m.blockedNanos.Add(int64(m.penalty))
 			return m.refuse(w, until.Sub(now))
 		}
 		calls := m.calls[key]
@@ -165,6 +170,7 @@ func (e *Emulator) rateLimited(w http.ResponseWriter, r *http.Request) bool {
 		if len(calls) >= limits[i] {
 			wait := calls[len(calls)-limits[i]].Add(m.window).Sub(now)
 			m.blocked[key] = now.Add(wait)
+			m.blockedNanos.Add(int64(wait))
 			return m.refuse(w, wait)
 		}
 	}

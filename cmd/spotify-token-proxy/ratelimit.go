@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/config"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
@@ -15,8 +16,10 @@ import (
 func newRateLimitGate(ctx context.Context, cfg *config.Config, st *stores, m *metrics.Metrics, log *slog.Logger) *ratelimit.Gate {
 	gc := ratelimit.Config{App: cfg.ClientID, MaxWait: cfg.RateLimitMaxWait, Metrics: m, Logger: log}
 	budgeted := !cfg.RateLimit.IsZero() || !cfg.RateLimitPerAccount.IsZero()
+	var blocks *ratelimit.RedisBlocks
 	if st.redis != nil {
-		gc.Sharer = ratelimit.NewRedisBlocks(st.redis, cfg.KeyPrefix, nil)
+		blocks = ratelimit.NewRedisBlocks(st.redis, cfg.KeyPrefix, nil)
+		gc.Sharer = blocks
 		if budgeted {
 			gc.Budget = ratelimit.NewRedisBudget(st.redis, cfg.KeyPrefix, cfg.ClientID, cfg.RateLimit, cfg.RateLimitPerAccount)
 		}
@@ -24,6 +27,14 @@ func newRateLimitGate(ctx context.Context, cfg *config.Config, st *stores, m *me
 		gc.Budget = ratelimit.NewMemoryBudget(cfg.RateLimit, cfg.RateLimitPerAccount, nil)
 	}
 	g := ratelimit.NewGate(gc)
+	if blocks != nil {
+		// A replica that starts during a block holds it from its first request.
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if b, err := blocks.Load(lctx, cfg.ClientID); err == nil {
+			g.Observe(b)
+		}
+		cancel()
+	}
 	go g.Follow(ctx)
 	return g
 }
