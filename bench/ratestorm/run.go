@@ -55,11 +55,11 @@ type result struct {
 
 func (r *result) row() string {
 	return fmt.Sprintf("| %s | %d×%d | %.0fs | %d | %d | %d | %.0f | %d | %d | %d | %d | %.1f |",
-		r.name, r.replicas, r.callers, r.elapsed.Seconds(), r.requests.Load(), r.ok.Load(), r.errors.Load(),
+		r.name, r.replicas, r.callers/max(r.replicas, 1), r.elapsed.Seconds(), r.requests.Load(), r.ok.Load(), r.errors.Load(),
 		r.waited, r.proxy429.Load(), r.spotify429.Load(), r.upstreamCalls, r.rate.DuringBlock, r.rate.BlockedSeconds)
 }
 
-const header = "| run | replicas×callers | time | requests | 200 | other errors | waited | 429 from the proxy | 429 from Spotify | calls reaching Spotify | calls during a block | time blocked (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+const header = "| run | replicas×callers each | time | requests | 200 | other errors | waited | 429 from the proxy | 429 from Spotify | calls reaching Spotify | calls during a block | time blocked (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
 
 func run(ctx context.Context, sc scenario) (*result, error) {
 	if sc.emuWindow == 0 {
