@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/bench/internal/procs"
@@ -30,6 +31,7 @@ func main() {
 	duration := flag.Duration("duration", 90*time.Second, "storm duration (each of guard off and on)")
 	budgetDuration := flag.Duration("budget-duration", 60*time.Second, "duration of the budget run")
 	retryDuration := flag.Duration("retry-duration", 20*time.Second, "duration of each retry run")
+	only := flag.String("only", "", "run only the runs whose name contains this")
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "ratestorm")
 	if err != nil {
@@ -46,13 +48,16 @@ func main() {
 		{name: "storm, guard off", guard: false, duration: *duration, emuLimit: 300, penalty: 100 * time.Millisecond},
 		{name: "storm, guard on", guard: true, duration: *duration, emuLimit: 300, penalty: 100 * time.Millisecond},
 		{name: "budget 98/10s, Spotify 100/10s", guard: true, duration: *budgetDuration, emuLimit: 100, emuWindow: 10 * time.Second,
-			budget: ratelimit.Limit{N: 98, Per: 10 * time.Second}, maxWait: time.Minute},
+			budget: ratelimit.Limit{N: 98, Per: 10 * time.Second}, maxWait: 20 * time.Second},
 		{name: "retries, 20% 503 on GETs", guard: true, duration: *retryDuration, faultRatio: 0.2, retries: 2},
 		{name: "retries, 5% 503 on GETs", guard: true, duration: *retryDuration, faultRatio: 0.05, retries: 2},
 		{name: "no retries, 20% 503 on GETs", guard: true, duration: *retryDuration, faultRatio: 0.2, retries: 0},
 	}
 	fmt.Println(header)
 	for _, sc := range runs {
+		if !strings.Contains(sc.name, *only) {
+			continue
+		}
 		sc.replicas, sc.callers, sc.redisAddr, sc.honourRetryAfter = *replicas, n, rds.Addr, time.Second
 		r, err := run(context.Background(), sc)
 		if err != nil {
