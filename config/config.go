@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/events"
+	"github.com/spotify-token-proxy/spotify-token-proxy/ratelimit"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -79,6 +80,12 @@ type Config struct {
 	WebhookRetryFor      time.Duration
 	ExpiryWarning        time.Duration
 	RefreshTokenLifetime time.Duration // 0: none
+
+	// Rate limits (config_ratelimit.go).
+	RateLimit           ratelimit.Limit // shared call budget; zero: none
+	RateLimitPerAccount ratelimit.Limit // per-account share of it; zero: none
+	RateLimitMaxWait    time.Duration   // wait at most this for a block or budget slot
+	UpstreamRetries     int             // retries of GET/HEAD after 502/503/504 or no answer
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -162,6 +169,10 @@ var settings = []setting{
 	{env: "WEBHOOK_RETRY_FOR", def: "24h", help: "a failing webhook delivery is retried this long after the event, then dropped"},
 	{env: "EXPIRY_WARNING", def: "336h", help: "account.refresh_token_expiring is sent this long before the refresh token's lifetime ends"},
 	{env: "REFRESH_TOKEN_LIFETIME", def: "4380h", help: "refresh token lifetime from authorisation (Spotify: six months); refreshing does not extend it; 0: none"},
+	{env: "RATE_LIMIT", help: "shared budget of calls to Spotify for all replicas, calls/period (e.g. 150/30s); empty: none"},
+	{env: "RATE_LIMIT_PER_ACCOUNT", help: "each account's share of calls/period (e.g. 50/30s); empty: none"},
+	{env: "RATE_LIMIT_MAX_WAIT", def: "0s", help: "a request waits up to this for a rate-limit block or budget slot; longer ones get 429 at once"},
+	{env: "UPSTREAM_RETRIES", def: "2", help: "retries of a GET or HEAD after 502, 503, 504 or no answer (within a 10% retry budget)"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.
@@ -409,6 +420,9 @@ func parse(get func(string) string) (*Config, error) {
 	}
 	c.CacheSize = n
 	if err := parseEvents(c, get); err != nil {
+		return nil, err
+	}
+	if err := parseRateLimits(get, c); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -15,7 +15,7 @@ var (
 	RefreshTriggers = []string{TriggerAhead, TriggerExpired, TriggerUnauthorized, TriggerLogin, TriggerAdmin}
 	RefreshResults  = []string{ResultSuccess, ResultInvalidGrant, ResultError}
 	RaceOutcomes    = []string{RaceCoalesced, RacePeerRefreshed, RaceLockTimeout, RaceStaleWriteRejected, RaceInvalidGrantRecovered}
-	StoreOps        = []string{OpRead, OpWrite, OpDelete, OpList, OpLock}
+	StoreOps        = []string{OpRead, OpWrite, OpDelete, OpList, OpLock, OpRateLimit}
 	AccountStatuses = []string{"ok", "reauth_required"}
 	RetryResults    = []string{ResultSuccess, "failure"}
 )
@@ -75,6 +75,8 @@ type Metrics struct {
 	// every request.
 	requests, upstream         codeCounters
 	durationByMeth, upDuration [methodSlots]prometheus.Observer
+
+	rl *rateLimit // the rate-limit collectors (ratelimit.go)
 }
 
 // codeCounters caches the children of a (method, code) counter vector.
@@ -117,8 +119,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"method"}),
 		UpstreamRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "spotify_proxy_upstream_retries_total", Help: "Requests retried once after an upstream 401, by the retried request's result.",
-		}, []string{"result"}),
+			Name: "spotify_proxy_upstream_retries_total", Help: "Requests sent to Spotify again, by reason (a 401; a 502, 503 or 504 to a GET or HEAD; no answer to one) and the retried request's result.",
+		}, []string{"reason", "result"}),
 		TokenRefreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "spotify_proxy_token_refreshes_total", Help: "Token endpoint calls, by what triggered them and their result.",
 		}, []string{"trigger", "result"}),
@@ -174,9 +176,12 @@ func New(reg prometheus.Registerer) *Metrics {
 	for _, s := range AccountStatuses {
 		m.Accounts.WithLabelValues(s)
 	}
-	for _, r := range RetryResults {
-		m.UpstreamRetries.WithLabelValues(r)
+	for _, reason := range RetryReasons {
+		for _, r := range RetryResults {
+			m.UpstreamRetries.WithLabelValues(reason, r)
+		}
 	}
+	m.rl = newRateLimit(reg)
 	m.requests.vec, m.upstream.vec = m.Requests, m.UpstreamRequests
 	for meth, i := range methodIndex {
 		m.durationByMeth[i] = m.RequestDuration.WithLabelValues(meth)
@@ -273,11 +278,7 @@ func (m *Metrics) Retry(ok bool) {
 	if m == nil {
 		return
 	}
-	if ok {
-		m.UpstreamRetries.WithLabelValues(ResultSuccess).Inc()
-	} else {
-		m.UpstreamRetries.WithLabelValues("failure").Inc()
-	}
+	m.RetryFor(RetryUnauthorized, ok)
 }
 
 // RateLimitedInc counts an upstream 429.

@@ -25,7 +25,7 @@ var contract = map[string]struct {
 }{
 	"spotify_proxy_requests_total":                 {dto.MetricType_COUNTER, []string{"code", "method"}},
 	"spotify_proxy_request_duration_seconds":       {dto.MetricType_HISTOGRAM, []string{"method"}},
-	"spotify_proxy_upstream_retries_total":         {dto.MetricType_COUNTER, []string{"result"}},
+	"spotify_proxy_upstream_retries_total":         {dto.MetricType_COUNTER, []string{"reason", "result"}},
 	"spotify_proxy_token_refreshes_total":          {dto.MetricType_COUNTER, []string{"result", "trigger"}},
 	"spotify_proxy_token_refresh_duration_seconds": {dto.MetricType_HISTOGRAM, nil},
 	"spotify_proxy_token_refresh_races_total":      {dto.MetricType_COUNTER, []string{"outcome"}},
@@ -34,6 +34,9 @@ var contract = map[string]struct {
 	"spotify_proxy_upstream_rate_limited_total":    {dto.MetricType_COUNTER, nil},
 	"spotify_proxy_accounts":                       {dto.MetricType_GAUGE, []string{"status"}},
 	"spotify_proxy_refresh_token_age_seconds":      {dto.MetricType_GAUGE, nil},
+	"spotify_proxy_rate_limit_blocked_seconds":     {dto.MetricType_GAUGE, nil},
+	"spotify_proxy_rate_limited_requests_total":    {dto.MetricType_COUNTER, []string{"cause", "outcome"}},
+	"spotify_proxy_rate_limit_wait_seconds":        {dto.MetricType_HISTOGRAM, nil},
 }
 
 func gather(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily {
@@ -75,11 +78,12 @@ func TestContractMetricsExistFromFirstScrape(t *testing.T) {
 	}
 	// Every contract label value is there before any event.
 	wantSeries := map[string]int{
-		"spotify_proxy_token_refreshes_total":     5 * 3,
-		"spotify_proxy_token_refresh_races_total": 5,
-		"spotify_proxy_store_errors_total":        5,
-		"spotify_proxy_accounts":                  2,
-		"spotify_proxy_upstream_retries_total":    2,
+		"spotify_proxy_token_refreshes_total":       5 * 3,
+		"spotify_proxy_token_refresh_races_total":   5,
+		"spotify_proxy_store_errors_total":          6,
+		"spotify_proxy_accounts":                    2,
+		"spotify_proxy_upstream_retries_total":      3 * 2,
+		"spotify_proxy_rate_limited_requests_total": 2 * 2,
 	}
 	for name, n := range wantSeries {
 		if c := len(got[name].GetMetric()); c != n {
@@ -99,6 +103,9 @@ func TestMetricsMoveOnEvents(t *testing.T) {
 	m.LockWaited(time.Second)
 	m.Retry(true)
 	m.RateLimitedInc()
+	m.RetryFor(metrics.RetryServerError, false)
+	m.RateLimitedRequest(metrics.OutcomeRejected, metrics.CauseBudget)
+	m.RateLimitWaited(time.Second)
 	m.SetAccounts(3, 1, 48*time.Hour)
 	for _, c := range []struct {
 		name string
@@ -110,7 +117,10 @@ func TestMetricsMoveOnEvents(t *testing.T) {
 		{"refreshes", testutil.ToFloat64(m.TokenRefreshes.WithLabelValues("ahead", "success")), 1},
 		{"races", testutil.ToFloat64(m.RefreshRaces.WithLabelValues("peer_refreshed")), 1},
 		{"store errors", testutil.ToFloat64(m.StoreErrors.WithLabelValues("write")), 1},
-		{"retries", testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("success")), 1},
+		{"retries", testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("unauthorized", "success")), 1},
+		{"5xx retries", testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("server_error", "failure")), 1},
+		{"rejected by budget", testutil.ToFloat64(m.RateLimitedRequests("rejected", "budget")), 1},
+		{"rate limit waits", float64(testutil.CollectAndCount(m.RateLimitWaitHistogram())), 1},
 		{"rate limited", testutil.ToFloat64(m.RateLimited), 1},
 		{"accounts ok", testutil.ToFloat64(m.Accounts.WithLabelValues("ok")), 3},
 		{"accounts reauth", testutil.ToFloat64(m.Accounts.WithLabelValues("reauth_required")), 1},
@@ -213,4 +223,29 @@ func histCount(t *testing.T, o prometheus.Observer) float64 {
 		t.Fatal(err)
 	}
 	return float64(d.GetHistogram().GetSampleCount())
+}
+
+func TestRateLimitBlockedGaugeCountsDown(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	blocked := func() float64 {
+		for _, mf := range gather(t, reg) {
+			if mf.GetName() == "spotify_proxy_rate_limit_blocked_seconds" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no blocked gauge")
+		return 0
+	}
+	if v := blocked(); v != 0 {
+		t.Fatalf("blocked before any block = %v", v)
+	}
+	m.SetRateLimitBlockedUntil(time.Now().Add(time.Hour))
+	if v := blocked(); v < 3500 || v > 3600 {
+		t.Fatalf("blocked = %v, want about 3600", v)
+	}
+	m.SetRateLimitBlockedUntil(time.Now().Add(-time.Minute))
+	if v := blocked(); v != 0 {
+		t.Fatalf("blocked after the block = %v, want 0", v)
+	}
 }

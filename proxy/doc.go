@@ -46,6 +46,15 @@
 // UpstreamIdleTimeout is cut and the caller's connection closed; its timer lives in
 // the pooled per-request state, so the hot path allocates nothing for it.
 //
+// Spotify's rate limit (Config.RateLimit, a ratelimit.Gate; ratelimit.go): before a
+// request is sent the gate decides whether it goes, waits or is answered 429 by the
+// proxy (Spotify's reason carried over, else PROXY_RATE_LIMITED, with Retry-After);
+// a 429 from Spotify passes through unchanged and blocks the app on every replica.
+// Without a block or budget this costs one atomic load. Safe retries
+// (Config.UpstreamRetries; ratelimit_retry.go): a GET or HEAD answered 502, 503 or
+// 504, or not answered, is sent again with jittered backoff within a retry budget;
+// never a 429, another method or anything during a block.
+//
 // Errors the proxy makes itself use Spotify's error shape,
 // {"error":{"status":N,"message":"…","reason":"PROXY_…"}}, so client libraries
 // surface them.

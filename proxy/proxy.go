@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
+	"github.com/spotify-token-proxy/spotify-token-proxy/ratelimit"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -70,6 +71,16 @@ type Config struct {
 	// PublicURL is the proxy's base URL as callers reach it, possibly with a path
 	// prefix; nil means "http://" + the request's Host.
 	PublicURL *url.URL
+	// RateLimit holds calls to Spotify during a 429 block and within the budget;
+	// nil: none (ratelimit.go).
+	RateLimit *ratelimit.Gate
+	// UpstreamRetries: a GET or HEAD answered 502/503/504, or not at all, is sent
+	// again up to this many times within RetryBudget (ratelimit_retry.go). Zero: none.
+	UpstreamRetries int
+	// RetryBudget bounds those retries; nil: 10% of the requests over 10s, plus 10.
+	RetryBudget *ratelimit.RetryBudget
+	// RetryBackoff is the base of the jittered backoff between retries; zero: 50ms.
+	RetryBackoff time.Duration
 }
 
 // Proxy is the reverse proxy handler.
@@ -86,6 +97,8 @@ type Proxy struct {
 	// replayHeld is the bytes of MaxReplayMemory reserved by requests in flight.
 	replayHeld atomic.Int64
 	urls       *urlRewriter // nil: responses are not rewritten
+	// retryBudget bounds the safe retries; nil when UpstreamRetries is zero.
+	retryBudget *ratelimit.RetryBudget
 }
 
 // Header names the proxy owns.
@@ -137,6 +150,15 @@ func New(cfg Config) (*Proxy, error) {
 			p.allowedHosts = append(p.allowedHosts, strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")))
 		}
 	}
+	if cfg.UpstreamRetries > 0 {
+		p.retryBudget = cfg.RetryBudget
+		if p.retryBudget == nil {
+			p.retryBudget = ratelimit.NewRetryBudget(0.1, 10, 10*time.Second, cfg.Now)
+		}
+		if p.cfg.RetryBackoff <= 0 {
+			p.cfg.RetryBackoff = 50 * time.Millisecond
+		}
+	}
 	p.states.New = func() any { return new(state) }
 	if cfg.RewriteResponseURLs {
 		p.urls = newURLRewriter(cfg.Upstream, cfg.PublicURL)
@@ -179,13 +201,15 @@ func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 type state struct {
 	account  string
 	cred     *tokenstore.Credential
-	body     []byte     // buffered request body, for replay
-	replay   bool       // the body (if any) is fully buffered
-	status   int        // status sent to the caller, for metrics
-	in       *timedBody // the caller's body under BodyReadTimeout, if it has one
-	reserved int64      // bytes of MaxReplayMemory held for body
-	up       idleBody   // the upstream answer's body under UpstreamIdleTimeout
-	host     string     // the caller's Host, the default base of rewritten URLs
+	body     []byte         // buffered request body, for replay
+	replay   bool           // the body (if any) is fully buffered
+	status   int            // status sent to the caller, for metrics
+	in       *timedBody     // the caller's body under BodyReadTimeout, if it has one
+	reserved int64          // bytes of MaxReplayMemory held for body
+	up       idleBody       // the upstream answer's body under UpstreamIdleTimeout
+	host     string         // the caller's Host, the default base of rewritten URLs
+	pass     ratelimit.Pass // the rate-limit gate's admission (ratelimit.go)
+	admitted bool           // pass awaits Spotify's answer
 }
 
 // reset empties s for the next request, keeping the timer of s.up.
@@ -264,6 +288,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, st *state) {
 		st.status = p.fail(w, http.StatusBadRequest, "PROXY_BAD_REQUEST", "reading the request body failed", 0)
 		return
 	}
+	if !p.admitRateLimit(w, r, st) {
+		return
+	}
+	defer p.rateLimitDone(st)
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 }
 
@@ -305,6 +333,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if st != nil {
 		st.status = resp.StatusCode
 	}
+	p.observeRateLimit(resp, st)
 	if p.urls != nil && st != nil {
 		p.urls.response(resp, st.host)
 	}

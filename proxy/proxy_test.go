@@ -348,7 +348,7 @@ func TestRetryAfter401ReplaysBody(t *testing.T) {
 			if len(reqs) != 2 || reqs[1].Header.Get("Authorization") != "Bearer tok-default-1" {
 				t.Fatalf("want 2 upstream requests, the second with the new token; got %d", len(reqs))
 			}
-			if testutil.ToFloat64(e.m.UpstreamRetries.WithLabelValues("success")) != 1 {
+			if testutil.ToFloat64(e.m.UpstreamRetries.WithLabelValues("unauthorized", "success")) != 1 {
 				t.Fatal("retry not counted")
 			}
 		})
@@ -417,7 +417,7 @@ func TestSecond401PassesThrough(t *testing.T) {
 	if n := len(up.requests()); n != 2 {
 		t.Fatalf("upstream requests = %d, want 2 (one retry, no loop)", n)
 	}
-	if testutil.ToFloat64(e.m.UpstreamRetries.WithLabelValues("failure")) != 1 {
+	if testutil.ToFloat64(e.m.UpstreamRetries.WithLabelValues("unauthorized", "failure")) != 1 {
 		t.Fatal("failed retry not counted")
 	}
 }

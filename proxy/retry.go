@@ -55,7 +55,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // send is one round trip; the answer's body comes back under UpstreamIdleTimeout.
 func (t *retrier) send(req *http.Request, st *state) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
+	resp, err := t.roundTripRetrying(req, st)
 	if err == nil && st != nil && t.p.cfg.UpstreamIdleTimeout > 0 && resp.Body != nil && resp.Body != http.NoBody &&
 		resp.StatusCode != http.StatusSwitchingProtocols { // an upgraded body is the connection itself
 		st.up.watch(resp.Body, t.p.cfg.UpstreamIdleTimeout)

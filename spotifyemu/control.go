@@ -26,6 +26,8 @@ import (
 //	POST /_emulator/issue-refresh-token?scope=S     IssueRefreshToken: {"refresh_token":"…"}
 //	GET  /_emulator/refresh-token-live?token=X      {"live":true|false}
 //	GET  /_emulator/live-refresh-tokens             {"live_refresh_tokens":N}
+//	…and the rate-limit switches (rolling window, penalty, QUOTA_EXCEEDED, per-path
+//	limits, API faults, rate-stats): see registerRateControl in ratelimit.go.
 //
 // Durations are Go durations ("1.5s") or whole seconds ("3"). Bad parameters
 // answer 400 {"error":"…"}; successful commands answer 200 {"ok":true}; a
@@ -131,6 +133,7 @@ func (e *Emulator) ControlHandler() http.Handler {
 	mux.HandleFunc("GET /_emulator/live-refresh-tokens", func(w http.ResponseWriter, r *http.Request) {
 		writeControlJSON(w, http.StatusOK, map[string]int{"live_refresh_tokens": e.LiveRefreshTokens()})
 	})
+	e.registerRateControl(mux) // ratelimit.go
 	return mux
 }
 

@@ -60,6 +60,13 @@
 // Refresh tokens expire [Options.RefreshTokenLifetime] after the user
 // authorised the app; refreshing does not extend that.
 //
+// Spotify's rate limit is modelled (off by default; ratelimit.go): a rolling window
+// per client id ([Emulator.SetRateLimit]), 429 with Retry-After, a penalty that
+// grows with every call during the wait ([Emulator.SetRatePenalty]), 429s with
+// "reason":"QUOTA_EXCEEDED" ([Emulator.SetQuotaExceeded]), per-path windows
+// ([Emulator.SetPathLimit]) and 5xx on a share of one method's calls
+// ([Emulator.SetAPIFault]); [Emulator.RateStats] counts what it did.
+//
 // Failures are injected at run time with methods that are safe to call while
 // requests are in flight: [Emulator.FailTokenEndpoint],
 // [Emulator.SetTokenLatency], [Emulator.RateLimit],

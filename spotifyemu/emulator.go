@@ -157,6 +157,7 @@ type Emulator struct {
 	base string // Options.BaseURL without a trailing slash
 
 	stats counters
+	rate  rateModel // Spotify's rolling-window rate limit (ratelimit.go)
 }
 
 // New returns an emulator configured by opts.

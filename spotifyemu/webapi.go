@@ -119,7 +119,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	at, ok := e.authenticate(w, r)
-	if !ok {
+	if !ok || e.rateLimited(w, r) {
 		return
 	}
 	path := trimSlash(r.URL.Path)

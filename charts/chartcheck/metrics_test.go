@@ -20,12 +20,12 @@ import (
 var specMetrics = map[string]map[string][]string{
 	"spotify_proxy_requests_total":                 {"method": nil, "code": nil},
 	"spotify_proxy_request_duration_seconds":       {"method": nil},
-	"spotify_proxy_upstream_retries_total":         {"result": {"success", "failure"}},
+	"spotify_proxy_upstream_retries_total":         {"reason": {"unauthorized", "server_error", "connection_error"}, "result": {"success", "failure"}},
 	"spotify_proxy_token_refreshes_total":          {"trigger": {"ahead", "expired", "unauthorized", "login", "admin"}, "result": {"success", "invalid_grant", "error"}},
 	"spotify_proxy_token_refresh_duration_seconds": {},
 	"spotify_proxy_token_refresh_races_total":      {"outcome": {"coalesced", "peer_refreshed", "lock_timeout", "stale_write_rejected", "invalid_grant_recovered"}},
 	"spotify_proxy_lock_wait_seconds":              {},
-	"spotify_proxy_store_errors_total":             {"op": {"read", "write", "delete", "list", "lock"}},
+	"spotify_proxy_store_errors_total":             {"op": {"read", "write", "delete", "list", "lock", "ratelimit"}},
 	"spotify_proxy_upstream_rate_limited_total":    {},
 	"spotify_proxy_accounts":                       {"status": {"ok", "reauth_required"}},
 	"spotify_proxy_refresh_token_age_seconds":      {},
@@ -33,12 +33,16 @@ var specMetrics = map[string]map[string][]string{
 		"account.refresh_token_expiring", "account.deleted"}},
 	"spotify_proxy_webhook_deliveries_total":          {"result": {"delivered", "retried", "dropped"}},
 	"spotify_proxy_events_oldest_undelivered_seconds": {},
+	"spotify_proxy_rate_limit_blocked_seconds":     {},
+	"spotify_proxy_rate_limited_requests_total":    {"outcome": {"waited", "rejected"}, "cause": {"upstream_429", "budget"}},
+	"spotify_proxy_rate_limit_wait_seconds":        {},
 }
 
 var histograms = []string{
 	"spotify_proxy_request_duration_seconds",
 	"spotify_proxy_token_refresh_duration_seconds",
 	"spotify_proxy_lock_wait_seconds",
+	"spotify_proxy_rate_limit_wait_seconds",
 }
 
 // targetLabels are attached by Prometheus and the operator to every scraped series.
@@ -293,6 +297,10 @@ func TestDashboard(t *testing.T) {
 		{"store errors", `spotify_proxy_store_errors_total`},
 		{"token age", `spotify_proxy_refresh_token_age_seconds`},
 		{"accounts", `spotify_proxy_accounts`},
+		{"requests held by rate limiting", `by \(outcome, cause\) \([^\n]*spotify_proxy_rate_limited_requests_total`},
+		{"rate-limit block", `spotify_proxy_rate_limit_blocked_seconds`},
+		{"rate-limit wait", `spotify_proxy_rate_limit_wait_seconds_bucket`},
+		{"retries by reason", `by \(reason, result\) \([^\n]*spotify_proxy_upstream_retries_total`},
 	} {
 		if !regexp.MustCompile(want.pattern).MatchString(all) {
 			t.Errorf("dashboard does not show %s (no query matches %s)", want.what, want.pattern)
@@ -358,6 +366,7 @@ func TestAlerts(t *testing.T) {
 				{"upstream 429", `spotify_proxy_upstream_rate_limited_total`},
 				{"webhook deliveries failing", `spotify_proxy_webhook_deliveries_total\{[^}]*result=~"retried\|dropped"`},
 				{"events dropped", `spotify_proxy_webhook_deliveries_total\{[^}]*result="dropped"`},
+				{"rate-limit block holding callers", `(?s)spotify_proxy_rate_limit_blocked_seconds.*spotify_proxy_rate_limited_requests_total\{[^}]*outcome="rejected"`},
 			} {
 				re := regexp.MustCompile(want.pattern)
 				found := false

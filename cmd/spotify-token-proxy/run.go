@@ -107,12 +107,16 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	transport := proxy.NewTransport(cfg.UpstreamTimeout)
 	defer transport.CloseIdleConnections()
 	instrumented := m.InstrumentUpstream(transport)
+	gateCtx, stopGate := context.WithCancel(ctx)
+	defer stopGate()
+	gate := newRateLimitGate(gateCtx, cfg, st, m, log)
 	px, err := proxy.New(proxy.Config{
 		Upstream: cfg.APIURL, Tokens: src, DefaultAccount: cfg.DefaultAccount, MaxReplayBody: cfg.MaxReplayBody,
 		ProxyAuthToken: cfg.ProxyAuthToken, Transport: instrumented, Metrics: m, Logger: log,
 		BodyReadTimeout: cfg.BodyReadTimeout, MaxReplayMemory: cfg.MaxReplayMemory,
 		UpstreamIdleTimeout: cfg.UpstreamIdleTimeout, AllowedHosts: cfg.AllowedHosts,
 		RewriteResponseURLs: cfg.RewriteResponseURLs, PublicURL: cfg.PublicURL,
+		RateLimit: gate, UpstreamRetries: cfg.UpstreamRetries,
 	})
 	if err != nil {
 		return err

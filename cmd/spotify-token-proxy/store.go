@@ -23,7 +23,8 @@ type stores struct {
 	locker   tokenstore.Locker
 	notifier tokenstore.Notifier
 	states   admin.StateStore
-	events   events.Backend // nil: the events file beside TOKEN_FILE
+	events   events.Backend        // nil: the events file beside TOKEN_FILE
+	redis    redis.UniversalClient // nil with the file store
 	close    func()
 	// log is the logger for everything that uses the store (with Redis, it holds
 	// back the store's complaints while the watch reports Redis down).
@@ -144,6 +145,7 @@ func openRedis(ctx context.Context, cfg *config.Config, codec *tokenstore.Codec,
 		events: events.NewRedisBackend(client, events.RedisOptions{
 			Prefix: cfg.KeyPrefix, Consumer: consumerName(), Logger: log,
 		}),
+		redis: client,
 		close: func() { client.Close() },
 	}, nil
 }

@@ -1,0 +1,144 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis layout (prefix is KEY_PREFIX):
+//
+//	{prefix}{ratelimit:<client id>}:block   STRING "<until, unix ms> <reason>", expires a minute after until
+//	{prefix}ratelimit                       pub/sub channel; a message is "<client id> <until ms> <reason>"
+//
+// shareScript: KEYS[1] the block key; ARGV until (unix ms), reason, TTL ms,
+// channel, client id. It moves the block only later, publishes a change, and
+// returns the block in force.
+var shareScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ms = tonumber(string.match(cur, '^%d+'))
+  if ms and ms >= tonumber(ARGV[1]) then return cur end
+end
+local v = ARGV[1] .. ' ' .. ARGV[2]
+redis.call('SET', KEYS[1], v, 'PX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. v)
+return v
+`)
+
+// blockKeep is how long a block key outlives its end.
+const blockKeep = time.Minute
+
+// pingEvery: an idle subscription pings this often, so a dead connection is noticed.
+const pingEvery = 15 * time.Second
+
+// RedisBlocks is a Sharer on Redis (standalone, Sentinel or Cluster).
+type RedisBlocks struct {
+	client  redis.UniversalClient
+	prefix  string
+	channel string
+	now     func() time.Time
+}
+
+// NewRedisBlocks returns a Sharer with keys and channel under prefix. now nil
+// means time.Now (the TTL of the key is computed from it).
+func NewRedisBlocks(client redis.UniversalClient, prefix string, now func() time.Time) *RedisBlocks {
+	if now == nil {
+		now = time.Now
+	}
+	return &RedisBlocks{client: client, prefix: prefix, channel: prefix + "ratelimit", now: now}
+}
+
+// Key is the block key of app.
+func (r *RedisBlocks) Key(app string) string { return r.prefix + "{ratelimit:" + app + "}:block" }
+
+// Share implements Sharer.
+func (r *RedisBlocks) Share(ctx context.Context, app string, b Block) (Block, error) {
+	ttl := b.Until.Sub(r.now()) + blockKeep
+	v, err := shareScript.Run(ctx, r.client, []string{r.Key(app)},
+		b.Until.UnixMilli(), b.Reason, ttl.Milliseconds(), r.channel, app).Text()
+	if err != nil {
+		return Block{}, fmt.Errorf("ratelimit: redis: sharing a block: %w", err)
+	}
+	got, ok := parseBlock(v)
+	if !ok {
+		return Block{}, fmt.Errorf("ratelimit: redis: unreadable block %q", v)
+	}
+	return got, nil
+}
+
+// Load returns app's stored block (zero when none).
+func (r *RedisBlocks) Load(ctx context.Context, app string) (Block, error) {
+	v, err := r.client.Get(ctx, r.Key(app)).Result()
+	if errors.Is(err, redis.Nil) {
+		return Block{}, nil
+	}
+	if err != nil {
+		return Block{}, fmt.Errorf("ratelimit: redis: reading the block: %w", err)
+	}
+	b, _ := parseBlock(v)
+	return b, nil
+}
+
+// Follow implements Sharer: it reads the stored block at every (re)subscription,
+// so a block shared while this replica was disconnected is not missed.
+func (r *RedisBlocks) Follow(ctx context.Context, app string, fn func(Block)) error {
+	ps := r.client.Subscribe(ctx, r.channel)
+	defer ps.Close()
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ne net.Error
+		switch {
+		case err != nil && errors.As(err, &ne) && ne.Timeout():
+			if pinged {
+				return fmt.Errorf("ratelimit: redis: subscription: no answer to a ping for %s", pingEvery)
+			}
+			if err := ps.Ping(ctx); err != nil {
+				return fmt.Errorf("ratelimit: redis: subscription: %w", err)
+			}
+			pinged = true
+			continue
+		case err != nil:
+			return fmt.Errorf("ratelimit: redis: subscription: %w", err)
+		}
+		pinged = false
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			b, err := r.Load(ctx, app)
+			if err != nil {
+				return err
+			}
+			fn(b)
+		case *redis.Message:
+			id, rest, _ := strings.Cut(m.Payload, " ")
+			if b, ok := parseBlock(rest); ok && id == app {
+				fn(b)
+			}
+		}
+	}
+}
+
+// parseBlock reads "<until ms> <reason>".
+func parseBlock(v string) (Block, bool) {
+	ms, reason, _ := strings.Cut(v, " ")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return Block{}, false
+	}
+	if !validReason(reason) {
+		reason = ""
+	}
+	return Block{Until: time.UnixMilli(n), Reason: reason}, true
+}
