@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
@@ -70,6 +72,9 @@ type Config struct {
 	// PublicURL is the proxy's base URL as callers reach it, possibly with a path
 	// prefix; nil means "http://" + the request's Host.
 	PublicURL *url.URL
+	// Tracing: spans of requests, token lookups, upstream calls and retries
+	// (tracing.go). The zero value records none.
+	Tracing Tracing
 }
 
 // Proxy is the reverse proxy handler.
@@ -86,6 +91,7 @@ type Proxy struct {
 	// replayHeld is the bytes of MaxReplayMemory reserved by requests in flight.
 	replayHeld atomic.Int64
 	urls       *urlRewriter // nil: responses are not rewritten
+	tr         *tracer      // nil: no spans
 }
 
 // Header names the proxy owns.
@@ -127,7 +133,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now, tr: newTracer(cfg.Tracing)}
 	if cfg.ProxyAuthToken != "" {
 		p.proxyAuth = []byte("Bearer " + cfg.ProxyAuthToken)
 	}
@@ -143,7 +149,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
-		Transport:      &retrier{p: p, base: cfg.Transport},
+		Transport:      &retrier{p: p, base: p.tr.transport(cfg.Transport)},
 		BufferPool:     newBufferPool(),
 		ErrorHandler:   p.errorHandler,
 		ModifyResponse: p.modifyResponse,
@@ -186,6 +192,7 @@ type state struct {
 	reserved int64      // bytes of MaxReplayMemory held for body
 	up       idleBody   // the upstream answer's body under UpstreamIdleTimeout
 	host     string     // the caller's Host, the default base of rewritten URLs
+	span     trace.Span // the server span, when tracing
 }
 
 // reset empties s for the next request, keeping the timer of s.up.
@@ -202,6 +209,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.now()
 	st := p.states.Get().(*state)
 	st.reset()
+	if p.tr != nil {
+		r = p.tr.start(r, st)
+	}
 	// Deferred: when Spotify's answer is cut mid-body, the ReverseProxy aborts the
 	// handler with a panic (http.ErrAbortHandler), and the request still counts.
 	defer p.finish(st, r, start)
@@ -210,13 +220,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // finish observes the request, gives back its replay memory and pools its state.
 func (p *Proxy) finish(st *state, r *http.Request, start time.Time) {
-	if p.m != nil {
-		status := st.status
-		if status == 0 && r.Context().Err() != nil {
-			status = 499 // the caller went away
-		}
-		p.m.ObserveRequest(r.Method, status, p.now().Sub(start))
+	if st.status == 0 && r.Context().Err() != nil {
+		st.status = 499 // the caller went away
 	}
+	// With tracing, the duration carries the sampled span's trace id as an exemplar.
+	p.m.ObserveRequestTrace(r.Method, st.status, p.now().Sub(start), p.tr.end(st))
 	if st.reserved != 0 {
 		p.replayHeld.Add(-st.reserved)
 	}
@@ -250,7 +258,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, st *state) {
 		}
 		st.account = v[0]
 	}
-	cred, err := p.cfg.Tokens.Token(r.Context(), st.account)
+	cred, err := p.token(r.Context(), st)
 	if err != nil {
 		st.status = p.tokenError(w, r, err)
 		return
@@ -305,6 +313,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if st != nil {
 		st.status = resp.StatusCode
 	}
+	p.tr.response(resp, st)
 	if p.urls != nil && st != nil {
 		p.urls.response(resp, st.host)
 	}
@@ -332,10 +341,14 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	rejected := t.p.now()
 	if st == nil || !st.replay {
+		t.p.tr.retrySkipped(st, "body_not_replayable")
 		return resp, nil // a body too large to replay: the 401 passes through
 	}
-	cred, err := t.p.cfg.Tokens.Invalidate(req.Context(), st.account, st.cred.AccessToken, rejected)
+	ctx, span := t.p.tr.startRetry(req.Context(), resp)
+	defer span.End()
+	cred, err := t.p.invalidate(ctx, st, rejected)
 	if errors.Is(err, tokenstore.ErrRefreshTooSoon) {
+		t.p.tr.retrySkipped(st, "refresh_too_soon")
 		return resp, nil // a 401 storm: Spotify's own 401 passes through, body and all
 	}
 	// Drain (a little) so the connection can be reused, then close.
@@ -346,7 +359,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &tokenErr{err}
 	}
 	st.cred = cred
-	retry := req.Clone(req.Context())
+	retry := req.Clone(ctx)
 	retry.Header[headerAuth] = cred.AuthorizationHeader()
 	if st.body != nil {
 		setBody(retry, st.body)
