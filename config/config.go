@@ -68,6 +68,9 @@ type Config struct {
 	PublicAdminURL *url.URL
 	// AdminSessionTTL is how long an admin browser session lasts.
 	AdminSessionTTL time.Duration
+	// TraceAccountIDs records account ids as span attributes (they can be personal
+	// data). Tracing itself is configured by the standard OTEL_* variables.
+	TraceAccountIDs bool
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -123,6 +126,7 @@ var settings = []setting{
 	{env: "TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", def: "false", help: "with TOKEN_ENCRYPTION_KEY: read plaintext records and seal them on their next write (migration)"},
 	{env: "PUBLIC_ADMIN_URL", help: "the admin listener's public base URL; https makes the session cookie Secure"},
 	{env: "ADMIN_SESSION_TTL", def: "12h", help: "how long an admin browser session lasts"},
+	{env: "TRACE_ACCOUNT_IDS", def: "false", help: "record account ids as span attributes (traces: OTEL_EXPORTER_OTLP_ENDPOINT); they can be personal data"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.
@@ -311,7 +315,7 @@ func parse(get func(string) string) (*Config, error) {
 	for _, b := range []struct {
 		name string
 		dst  *bool
-	}{{"REWRITE_RESPONSE_URLS", &c.RewriteResponseURLs}, {"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", &c.AcceptPlaintext}} {
+	}{{"REWRITE_RESPONSE_URLS", &c.RewriteResponseURLs}, {"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", &c.AcceptPlaintext}, {"TRACE_ACCOUNT_IDS", &c.TraceAccountIDs}} {
 		v := get(b.name)
 		x, err := strconv.ParseBool(v)
 		if err != nil {
