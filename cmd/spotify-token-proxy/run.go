@@ -67,6 +67,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		return usageError{err}
 	}
 	log := newLogger(cfg, logOut)
+	tp, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(ctx, tp, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -112,6 +117,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		BodyReadTimeout: cfg.BodyReadTimeout, MaxReplayMemory: cfg.MaxReplayMemory,
 		UpstreamIdleTimeout: cfg.UpstreamIdleTimeout, AllowedHosts: cfg.AllowedHosts,
 		RewriteResponseURLs: cfg.RewriteResponseURLs, PublicURL: cfg.PublicURL,
+		Tracing: proxy.Tracing{Provider: tp, AccountIDs: cfg.TraceAccountIDs},
 	})
 	if err != nil {
 		return err
@@ -137,7 +143,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		MaxHeaderBytes: 64 << 10, ErrorLog: errLog,
 	}
 	adminSrv := &http.Server{
-		Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		Handler: traceAdmin(adm.Handler(), tp, cfg.TraceAccountIDs), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: errLog,
 	}
 	errc := make(chan error, 2)
