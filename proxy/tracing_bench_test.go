@@ -41,11 +41,17 @@ func sampledProvider(tb testing.TB) *sdktrace.TracerProvider {
 }
 
 // BenchmarkProxyTracing is the warm request path (BenchmarkProxy) with tracing off
-// (the no-op provider, what the proxy gets without an OTLP endpoint) and with every
-// request sampled.
+// (the no-op provider, what the proxy gets without an OTLP endpoint), on with the
+// request not sampled (spans that record nothing), and with every request sampled.
 func BenchmarkProxyTracing(b *testing.B) {
 	b.Run("off", func(b *testing.B) {
 		benchHandler(b, benchProxy(b, proxy.Tracing{Provider: noop.NewTracerProvider()}))
+	})
+	b.Run("unsampled", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()),
+			sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		b.Cleanup(func() { tp.Shutdown(context.Background()) })
+		benchHandler(b, benchProxy(b, proxy.Tracing{Provider: tp}))
 	})
 	b.Run("sampled", func(b *testing.B) {
 		benchHandler(b, benchProxy(b, proxy.Tracing{Provider: sampledProvider(b)}))
