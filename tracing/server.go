@@ -7,12 +7,39 @@ import (
 	"strconv"
 	"strings"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// Transport records each request sent through rt as a client span (otelhttp, named
+// after the method) and sends the trace context with it; CloseIdleConnections
+// reaches rt. With a tracer provider that records nothing it returns rt.
+func Transport(rt http.RoundTripper, tp trace.TracerProvider, prop propagation.TextMapPropagator) http.RoundTripper {
+	if !Enabled(tp) {
+		return rt
+	}
+	return tracedTransport{otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(prop),
+		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method })), rt}
+}
+
+// tracedTransport keeps CloseIdleConnections, which otelhttp's transport does not
+// pass on.
+type tracedTransport struct {
+	*otelhttp.Transport
+	base http.RoundTripper
+}
+
+func (t tracedTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
 
 // ScopeName is the instrumentation scope of the project's spans.
 const ScopeName = "github.com/spotify-token-proxy/spotify-token-proxy"

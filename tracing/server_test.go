@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -116,5 +117,44 @@ func TestHandlerWithoutTracingIsTheMux(t *testing.T) {
 		if h := Handler(mux, tp, Propagator(), HandlerOptions{}); h != http.Handler(mux) {
 			t.Errorf("%T: the mux was wrapped", tp)
 		}
+	}
+}
+
+type closeCounter struct {
+	http.RoundTripper
+	closed int
+}
+
+func (c *closeCounter) CloseIdleConnections() { c.closed++ }
+
+func TestTransport(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(r.Header.Get("traceparent")))
+	}))
+	defer up.Close()
+	base := &closeCounter{RoundTripper: http.DefaultTransport}
+	if Transport(base, noop.NewTracerProvider(), Propagator()) != http.RoundTripper(base) {
+		t.Fatal("without tracing the transport was wrapped")
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	rt := Transport(base, tp, Propagator())
+	resp, err := (&http.Client{Transport: rt}).Post(up.URL+"/api/token", "application/x-www-form-urlencoded", strings.NewReader("refresh_token=secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	spans := rec.Ended()
+	if len(spans) != 1 || spans[0].Name() != "POST" || spans[0].SpanKind() != trace.SpanKindClient {
+		t.Fatalf("spans %v", spans)
+	}
+	if want := "00-" + spans[0].SpanContext().TraceID().String() + "-" + spans[0].SpanContext().SpanID().String() + "-01"; string(b) != want {
+		t.Errorf("upstream got traceparent %q, want %q", b, want)
+	}
+	rt.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+	if base.closed != 1 {
+		t.Error("CloseIdleConnections did not reach the base transport")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
+	"github.com/spotify-token-proxy/spotify-token-proxy/tracing"
 )
 
 // tokenCallTimeout bounds one call to Spotify's token endpoint. It does not depend on
@@ -90,6 +91,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	auth := spotifyauth.New(spotifyauth.Config{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, AccountsURL: cfg.AccountsURL.String(),
 		RedirectURL: cfg.AuthRedirectURL, Timeout: tokenCallTimeout,
+		Transport: tracing.Transport(spotifyauth.NewTransport(), tp, tracing.Propagator()),
 	})
 	defer auth.CloseIdleConnections()
 

@@ -100,8 +100,9 @@ func attrs(kvs []*commonpb.KeyValue) map[string]string {
 
 // The binary exports its spans over OTLP (HTTP and gRPC) to a receiver here: the
 // server span and the upstream client span arrive in the caller's trace, with the
-// resource from OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, and the admin API's
-// span has the route, not the account id.
+// resource from OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the admin API's
+// span has the route, not the account id; the token endpoint call is a client span;
+// no secret is in any attribute.
 func TestTracesReachAnOTLPReceiver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the binary")
@@ -129,8 +130,9 @@ func TestTracesReachAnOTLPReceiver(t *testing.T) {
 			es := httptest.NewServer(emu)
 			t.Cleanup(es.Close)
 			const adminToken = "admin-token-for-the-trace-test"
+			seed := emu.IssueRefreshToken("")
 			p := startProxy(t, map[string]string{
-				"SPOTIFY_CLIENT_ID": "c", "SPOTIFY_CLIENT_SECRET": "s", "SPOTIFY_REFRESH_TOKEN": emu.IssueRefreshToken(""),
+				"SPOTIFY_CLIENT_ID": "c", "SPOTIFY_CLIENT_SECRET": "s", "SPOTIFY_REFRESH_TOKEN": seed,
 				"SPOTIFY_API_URL": es.URL, "SPOTIFY_ACCOUNTS_URL": es.URL, "TOKEN_FILE": filepath.Join(t.TempDir(), "t.json"),
 				"ADMIN_TOKEN":                 adminToken,
 				"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
@@ -156,7 +158,7 @@ func TestTracesReachAnOTLPReceiver(t *testing.T) {
 			resp.Body.Close()
 			p.stop(t) // SIGTERM: the buffered spans are exported before exit
 
-			var server, client, admin *receivedSpan
+			var server, client, admin, tokenCall *receivedSpan
 			spans := rec.all()
 			for i, sp := range spans {
 				switch {
@@ -166,10 +168,13 @@ func TestTracesReachAnOTLPReceiver(t *testing.T) {
 					client = &spans[i]
 				case sp.GetKind() == tracepb.Span_SPAN_KIND_SERVER && strings.HasPrefix(sp.GetName(), "GET /admin/"):
 					admin = &spans[i]
+				case sp.GetKind() == tracepb.Span_SPAN_KIND_CLIENT && sp.GetName() == "POST" &&
+					strings.HasSuffix(attrs(sp.GetAttributes())["url.full"], "/api/token"):
+					tokenCall = &spans[i]
 				}
 			}
-			if server == nil || client == nil || admin == nil {
-				t.Fatalf("want a proxy server span, an upstream client span and an admin span; got %d spans: %v", len(spans), spans)
+			if server == nil || client == nil || admin == nil || tokenCall == nil {
+				t.Fatalf("want a proxy server span, an upstream client span, an admin span and a token endpoint call; got %d spans: %v", len(spans), spans)
 			}
 			if got := hex.EncodeToString(server.GetTraceId()); got != traceID {
 				t.Errorf("server span trace %s, want the caller's %s", got, traceID)
@@ -198,7 +203,7 @@ func TestTracesReachAnOTLPReceiver(t *testing.T) {
 			}
 			for _, sp := range spans {
 				for _, v := range attrs(sp.GetAttributes()) {
-					if strings.Contains(v, adminToken) || strings.Contains(v, "Bearer") {
+					if strings.Contains(v, adminToken) || strings.Contains(v, seed) || strings.Contains(v, "Bearer") {
 						t.Errorf("span %q holds a secret: %q", sp.GetName(), v)
 					}
 				}
