@@ -47,6 +47,10 @@ type Config struct {
 	ShutdownTimeout        time.Duration
 	CacheSize              int
 
+	// TraceAccountIDs records account ids as span attributes (they can be personal
+	// data). Tracing itself is configured by the standard OTEL_* variables.
+	TraceAccountIDs bool
+
 	// Listener hardening.
 	BodyReadTimeout     time.Duration // a request body must keep arriving within this
 	MaxReplayMemory     int64         // process-wide cap on bytes held in replay buffers
@@ -68,9 +72,6 @@ type Config struct {
 	PublicAdminURL *url.URL
 	// AdminSessionTTL is how long an admin browser session lasts.
 	AdminSessionTTL time.Duration
-	// TraceAccountIDs records account ids as span attributes (they can be personal
-	// data). Tracing itself is configured by the standard OTEL_* variables.
-	TraceAccountIDs bool
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -114,6 +115,7 @@ var settings = []setting{
 	{env: "AUTH_SCOPES", help: "default scopes of the login flow (space separated)"},
 	{env: "LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
 	{env: "LOG_FORMAT", def: "json", help: "json or text"},
+	{env: "TRACE_ACCOUNT_IDS", def: "false", help: "record account ids as span attributes (traces: OTEL_EXPORTER_OTLP_ENDPOINT); they can be personal data"},
 	{env: "SHUTDOWN_TIMEOUT", def: "20s", help: "drain deadline on SIGTERM"},
 	{env: "CACHE_SIZE", def: "10000", help: "accounts whose tokens are kept in memory (least recently used go first)"},
 	{env: "BODY_READ_TIMEOUT", def: "30s", help: "a request body must arrive within this, else 408 PROXY_BODY_TIMEOUT"},
@@ -126,7 +128,6 @@ var settings = []setting{
 	{env: "TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", def: "false", help: "with TOKEN_ENCRYPTION_KEY: read plaintext records and seal them on their next write (migration)"},
 	{env: "PUBLIC_ADMIN_URL", help: "the admin listener's public base URL; https makes the session cookie Secure"},
 	{env: "ADMIN_SESSION_TTL", def: "12h", help: "how long an admin browser session lasts"},
-	{env: "TRACE_ACCOUNT_IDS", def: "false", help: "record account ids as span attributes (traces: OTEL_EXPORTER_OTLP_ENDPOINT); they can be personal data"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.
