@@ -344,7 +344,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.p.tr.retrySkipped(st, "body_not_replayable")
 		return resp, nil // a body too large to replay: the 401 passes through
 	}
-	ctx, span := t.p.tr.startRetry(req.Context(), resp)
+	ctx, span := t.p.tr.startRetry(req.Context(), st, resp)
 	defer span.End()
 	cred, err := t.p.invalidate(ctx, st, rejected)
 	if errors.Is(err, tokenstore.ErrRefreshTooSoon) {

@@ -69,25 +69,43 @@ func newTracer(t Tracing) *tracer {
 	return &tracer{tp: t.Provider, tr: t.Provider.Tracer(tracing.ScopeName), prop: t.Propagator, accountIDs: t.AccountIDs}
 }
 
-// transport wraps the transport to Spotify so that each request sent (the first and
-// a retry) is a client span, and Spotify gets its traceparent.
+// transport wraps the transport to Spotify so that each request of a sampled
+// request sent (the first and a retry) is a client span, and Spotify gets its
+// traceparent. Requests that are not sampled go straight to rt.
 func (t *tracer) transport(rt http.RoundTripper) http.RoundTripper {
 	if t == nil {
 		return rt
 	}
-	return tracing.Transport(rt, t.tp, t.prop)
+	return sampledOnly{traced: tracing.Transport(rt, t.tp, t.prop), base: rt}
 }
 
-// start begins the server span of a proxied request.
+// sampledOnly sends a request through traced when its context holds a recording
+// span (a sampled proxied request), else through base.
+type sampledOnly struct{ traced, base http.RoundTripper }
+
+func (s sampledOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if trace.SpanFromContext(r.Context()).IsRecording() {
+		return s.traced.RoundTrip(r)
+	}
+	return s.base.RoundTrip(r)
+}
+
+// start begins the server span of a proxied request. A request the sampler leaves
+// out records nothing more: its span is dropped at once, and the request goes on
+// as without tracing (the caller's traceparent passes to Spotify unchanged).
 func (t *tracer) start(r *http.Request, st *state) *http.Request {
 	ctx, span := tracing.StartServer(t.tr, t.prop, r, r.Method)
+	if !span.IsRecording() {
+		span.End()
+		return r
+	}
 	span.SetAttributes(semconv.URLPath(r.URL.Path))
 	st.span = span
 	return r.WithContext(ctx)
 }
 
 // end finishes the server span with the status sent and returns the trace id for the
-// duration histogram's exemplar ("" when the span is not sampled).
+// duration histogram's exemplar ("" when the request is not sampled).
 func (t *tracer) end(st *state) string {
 	if t == nil || st.span == nil {
 		return ""
@@ -102,10 +120,10 @@ func (t *tracer) end(st *state) string {
 	return ""
 }
 
-// token asks the token source for st.account's token, as the span "token" when
-// tracing.
+// token asks the token source for st.account's token, as the span "token" when the
+// request is sampled.
 func (p *Proxy) token(ctx context.Context, st *state) (*tokenstore.Credential, error) {
-	if p.tr == nil {
+	if p.tr == nil || st.span == nil {
 		return p.cfg.Tokens.Token(ctx, st.account)
 	}
 	ctx, span := p.tr.tr.Start(ctx, SpanToken)
@@ -116,9 +134,9 @@ func (p *Proxy) token(ctx context.Context, st *state) (*tokenstore.Credential, e
 }
 
 // invalidate reports Spotify's 401 to the token source, as the span "token
-// invalidate" when tracing.
+// invalidate" when the request is sampled.
 func (p *Proxy) invalidate(ctx context.Context, st *state, rejected time.Time) (*tokenstore.Credential, error) {
-	if p.tr == nil {
+	if p.tr == nil || st.span == nil {
 		return p.cfg.Tokens.Invalidate(ctx, st.account, st.cred.AccessToken, rejected)
 	}
 	ctx, span := p.tr.tr.Start(ctx, SpanInvalidate)
@@ -176,9 +194,10 @@ func (c *waitProbe) Deadline() (time.Time, bool) {
 }
 
 // startRetry begins the span of a retry after Spotify's 401 (resp), recording what
-// Spotify said. Without tracing it returns ctx and a span that records nothing.
-func (t *tracer) startRetry(ctx context.Context, resp *http.Response) (context.Context, trace.Span) {
-	if t == nil {
+// Spotify said. When the request is not sampled it returns ctx and a span that
+// records nothing.
+func (t *tracer) startRetry(ctx context.Context, st *state, resp *http.Response) (context.Context, trace.Span) {
+	if t == nil || st.span == nil {
 		return ctx, trace.SpanFromContext(context.Background())
 	}
 	attrs := append([]attribute.KeyValue{AttrRetryReason.String("unauthorized")}, spotifyError(resp)...)

@@ -427,3 +427,26 @@ func TestTraceExemplarIsTheServerSpan(t *testing.T) {
 		t.Fatalf("exemplars %v, want only the sampled request's trace id %s", exemplars, callerTrace)
 	}
 }
+
+// A request the sampler leaves out records no span at all (no orphaned token or
+// client span starting a trace of its own), and Spotify gets the caller's
+// traceparent as it came.
+func TestTraceUnsampledRecordsNothing(t *testing.T) {
+	s := newTracedStack(t)
+	const unsampled = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00"
+	for range 2 { // cold, then warm
+		if code := s.do(t, "/v1/me", "traceparent", unsampled); code != 200 {
+			t.Fatal(code)
+		}
+		s.mu.Lock()
+		got := s.seen[len(s.seen)-1].Get("traceparent")
+		s.mu.Unlock()
+		if got != unsampled {
+			t.Errorf("Spotify got traceparent %q, want the caller's %q", got, unsampled)
+		}
+	}
+	s.proxy.Close() // waits for the handlers
+	if spans := s.sink.Ended(); len(spans) != 0 {
+		t.Fatalf("unsampled requests recorded spans:\n%s", tree(spans))
+	}
+}
