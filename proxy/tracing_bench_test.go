@@ -61,6 +61,9 @@ func BenchmarkProxyTracing(b *testing.B) {
 // With tracing off (no provider, or the no-op one), a request allocates exactly what
 // it did before tracing existed.
 func TestTracingOffCostsNoAllocation(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under -race (sync.Pool drops items at random); the normal build checks them")
+	}
 	allocs := func(p *proxy.Proxy) float64 {
 		req := httptest.NewRequest("GET", "/v1/me", nil)
 		return testing.AllocsPerRun(200, func() {
