@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"testing"
 	"time"
 
@@ -58,30 +59,44 @@ func BenchmarkProxyTracing(b *testing.B) {
 	})
 }
 
-// With tracing off (no provider, or the no-op one), a request allocates exactly what
-// it did before tracing existed.
+// allocsPerRequest is the mean number of allocations of one warm request through p.
+// It is a mean over many requests, not testing.AllocsPerRun's truncated count,
+// because under the race detector sync.Pool drops items at random: the pools then
+// allocate now and then, the same on average for every configuration.
+func allocsPerRequest(t *testing.T, p *proxy.Proxy, n int) float64 {
+	req := httptest.NewRequest("GET", "/v1/me", nil)
+	serve := func() {
+		w := httptest.NewRecorder()
+		p.ServeHTTP(w, req)
+		if w.Code != 200 {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for range 100 {
+		serve()
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		serve()
+	}
+	runtime.ReadMemStats(&after)
+	return float64(after.Mallocs-before.Mallocs) / float64(n)
+}
+
+// With tracing off (no provider, or the no-op one), a request allocates what it did
+// before tracing existed: not one allocation more.
 func TestTracingOffCostsNoAllocation(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts differ under -race (sync.Pool drops items at random); the normal build checks them")
+	const n = 4000
+	none := allocsPerRequest(t, benchProxy(t, proxy.Tracing{}), n)
+	off := allocsPerRequest(t, benchProxy(t, proxy.Tracing{Provider: noop.NewTracerProvider()}), n)
+	on := allocsPerRequest(t, benchProxy(t, proxy.Tracing{Provider: sampledProvider(t)}), n)
+	t.Logf("allocations per request: no tracing %.2f, no-op provider %.2f, sampled %.2f", none, off, on)
+	if off-none >= 0.5 {
+		t.Fatalf("the no-op provider costs %.2f allocations per request, without tracing %.2f", off, none)
 	}
-	allocs := func(p *proxy.Proxy) float64 {
-		req := httptest.NewRequest("GET", "/v1/me", nil)
-		return testing.AllocsPerRun(200, func() {
-			w := httptest.NewRecorder()
-			p.ServeHTTP(w, req)
-			if w.Code != 200 {
-				t.Fatalf("status %d", w.Code)
-			}
-		})
-	}
-	none := allocs(benchProxy(t, proxy.Tracing{}))
-	off := allocs(benchProxy(t, proxy.Tracing{Provider: noop.NewTracerProvider()}))
-	on := allocs(benchProxy(t, proxy.Tracing{Provider: sampledProvider(t)}))
-	t.Logf("allocations per request: no tracing %.0f, no-op provider %.0f, sampled %.0f", none, off, on)
-	if off != none {
-		t.Fatalf("the no-op provider costs %.0f allocations per request, want %.0f", off, none)
-	}
-	if on <= none {
-		t.Fatalf("sampled requests allocate %.0f ≤ %.0f: the spans are not recorded", on, none)
+	if on-none < 10 {
+		t.Fatalf("sampled requests allocate %.2f, without tracing %.2f: the spans are not recorded", on, none)
 	}
 }
