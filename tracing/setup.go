@@ -32,7 +32,8 @@ const (
 // when an endpoint is set, a no-op one otherwise.
 type Provider struct {
 	trace.TracerProvider
-	// Endpoint and Protocol of the exporter; empty when tracing is off.
+	// Endpoint (without a password) and Protocol of the exporter; empty when tracing
+	// is off.
 	Endpoint, Protocol string
 	// Sampler is the sampler's description, e.g. ParentBased{root:AlwaysOnSampler,…}.
 	Sampler  string
@@ -97,7 +98,8 @@ func New(ctx context.Context, getenv func(string) string, version string) (*Prov
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &Error{endpointVar, fmt.Sprintf("%q is not an http:// or https:// URL", endpoint)}
+		// The value is not quoted: a URL may hold credentials.
+		return nil, &Error{endpointVar, "not an http:// or https:// URL with a host"}
 	}
 	protocol, protocolVar := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 	if protocol == "" {
@@ -132,7 +134,7 @@ func New(ctx context.Context, getenv func(string) string, version string) (*Prov
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithSampler(sampler), sdktrace.WithResource(res))
 	return &Provider{
-		TracerProvider: tp, Endpoint: u.String(), Protocol: protocol, Sampler: sampler.Description(),
+		TracerProvider: tp, Endpoint: u.Redacted(), Protocol: protocol, Sampler: sampler.Description(),
 		shutdown: tp.Shutdown,
 	}, nil
 }

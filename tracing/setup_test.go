@@ -56,6 +56,8 @@ func TestEndpointAndProtocol(t *testing.T) {
 		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://b/otlp/traces"}, "https://b/otlp/traces", ProtocolHTTP},
 		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "http://127.0.0.1:4317", ProtocolGRPC},
 		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, "http://127.0.0.1:4317", ProtocolGRPC},
+		// A password in the URL is not shown (the endpoint is logged at start-up).
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://user:hunter2@collector/v1/traces"}, "https://user:xxxxx@collector/v1/traces", ProtocolHTTP},
 	} {
 		p, err := New(context.Background(), env(tc.env), "test")
 		if err != nil {
@@ -92,6 +94,7 @@ func TestSampler(t *testing.T) {
 func TestBadValuesNameTheVariable(t *testing.T) {
 	for _, tc := range []struct{ k, v string }{
 		{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://user:hunter2@collector"},
 		{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://collector"},
 		{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
 		{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "udp"},
@@ -109,6 +112,9 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		var te *Error
 		if !errors.As(err, &te) || te.Var != tc.k {
 			t.Errorf("%s=%q: got %v, want an error naming %s", tc.k, tc.v, err, tc.k)
+		}
+		if err != nil && strings.Contains(tc.v, "hunter2") && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the URL's password: %v", tc.k, err)
 		}
 	}
 }
