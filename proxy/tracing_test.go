@@ -450,3 +450,36 @@ func TestTraceUnsampledRecordsNothing(t *testing.T) {
 		t.Fatalf("unsampled requests recorded spans:\n%s", tree(spans))
 	}
 }
+
+// A 401 that passes through (a body too large to send twice) says why on the server
+// span.
+func TestTrace401NotRetried(t *testing.T) {
+	s := newTracedStack(t, func(c *proxy.Config) { c.MaxReplayBody = 4 })
+	if code, _ := s.get(t, "/v1/me"); code != 200 { // a token first
+		t.Fatal(code)
+	}
+	s.emu.RevokeAccessTokens()
+	req, _ := http.NewRequest("PUT", s.proxy.URL+"/v1/me/player/play", strings.NewReader(`{"uris":["spotify:track:4iV5W9uYEdYUVa79Axb7Rh"]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("status %d, want Spotify's 401 passed through", resp.StatusCode)
+	}
+	srv := s.sink.server(t)
+	var reasons []string
+	for _, e := range srv.Events() {
+		for _, kv := range e.Attributes {
+			if e.Name == "401 not retried" && kv.Key == proxy.AttrRetryReason {
+				reasons = append(reasons, kv.Value.AsString())
+			}
+		}
+	}
+	if !slices.Equal(reasons, []string{"body_not_replayable"}) {
+		t.Fatalf("events %v, want one \"401 not retried\" with reason body_not_replayable", srv.Events())
+	}
+	wantAttr(t, srv, "http.response.status_code", "401")
+}
