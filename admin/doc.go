@@ -3,7 +3,7 @@
 //
 //	GET    /healthz                          200 "ok" while the process runs
 //	GET    /readyz                           200 when the store answers; 503 when not, and after SetDraining
-//	GET    /metrics                          Prometheus text format (Config.Gatherer)
+//	GET    /metrics                          Prometheus text format, or OpenMetrics with exemplars when asked (Config.Gatherer)
 //	PUT    /admin/v1/accounts/{id}/token     store a delivered token: 204, 400, 409 (stale), 413
 //	GET    /admin/v1/accounts/{id}/token     a fresh access token (never the refresh token)
 //	GET    /admin/v1/accounts                accounts without secrets, paged (?cursor=…&limit=…)

@@ -191,6 +191,9 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 			ErrorHandling: promhttp.ContinueOnError,
+			// OpenMetrics when the scraper asks for it: it carries the exemplars
+			// (trace ids) of the duration histograms.
+			EnableOpenMetrics: true,
 		}))
 	}
 	if s.hasAdmin {

@@ -49,6 +49,10 @@ type Config struct {
 	ShutdownTimeout        time.Duration
 	CacheSize              int
 
+	// TraceAccountIDs records account ids as span attributes (they can be personal
+	// data). Tracing itself is configured by the standard OTEL_* variables.
+	TraceAccountIDs bool
+
 	// Listener hardening.
 	BodyReadTimeout     time.Duration // a request body must keep arriving within this
 	MaxReplayMemory     int64         // process-wide cap on bytes held in replay buffers
@@ -150,6 +154,7 @@ var settings = []setting{
 	{env: "AUTH_SCOPES", help: "default scopes of the login flow (space separated)"},
 	{env: "LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
 	{env: "LOG_FORMAT", def: "json", help: "json or text"},
+	{env: "TRACE_ACCOUNT_IDS", def: "false", help: "record account ids as span attributes (traces: OTEL_EXPORTER_OTLP_ENDPOINT); they can be personal data"},
 	{env: "SHUTDOWN_TIMEOUT", def: "20s", help: "drain deadline on SIGTERM"},
 	{env: "CACHE_SIZE", def: "10000", help: "accounts whose tokens are kept in memory (least recently used go first)"},
 	{env: "BODY_READ_TIMEOUT", def: "30s", help: "a request body must arrive within this, else 408 PROXY_BODY_TIMEOUT"},
@@ -366,7 +371,7 @@ func parse(get func(string) string) (*Config, error) {
 	for _, b := range []struct {
 		name string
 		dst  *bool
-	}{{"REWRITE_RESPONSE_URLS", &c.RewriteResponseURLs}, {"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", &c.AcceptPlaintext}, {"PPROF", &c.Pprof}} {
+	}{{"REWRITE_RESPONSE_URLS", &c.RewriteResponseURLs}, {"TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", &c.AcceptPlaintext}, {"PPROF", &c.Pprof}, {"TRACE_ACCOUNT_IDS", &c.TraceAccountIDs}} {
 		v := get(b.name)
 		x, err := strconv.ParseBool(v)
 		if err != nil {

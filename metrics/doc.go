@@ -5,4 +5,8 @@
 // every series exists from the first scrape.
 //
 // A nil *Metrics records nothing, which keeps tests of other packages short.
+//
+// The request and refresh duration histograms take the trace id of a sampled span as
+// an exemplar (ObserveRequestTrace, RefreshTrace; label trace_id), served when the
+// scraper asks for OpenMetrics. An observation without one allocates nothing.
 package metrics

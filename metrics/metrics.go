@@ -202,12 +202,32 @@ func methodSlot(method string) (int, string) {
 // ObserveRequest records one answered request. Methods outside the standard set are
 // counted as OTHER so a caller cannot create series at will.
 func (m *Metrics) ObserveRequest(method string, code int, d time.Duration) {
+	m.ObserveRequestTrace(method, code, d, "")
+}
+
+// ExemplarLabel is the exemplar label naming the trace of an observation.
+const ExemplarLabel = "trace_id"
+
+// ObserveRequestTrace is ObserveRequest with the trace id of the request's sampled
+// span, which the duration carries as an exemplar ("" for none: no allocation).
+func (m *Metrics) ObserveRequestTrace(method string, code int, d time.Duration, traceID string) {
 	if m == nil {
 		return
 	}
 	i, meth := methodSlot(method)
 	m.requests.inc(i, meth, code)
-	m.durationByMeth[i].Observe(d.Seconds())
+	observe(m.durationByMeth[i], d, traceID)
+}
+
+// observe records d, with traceID as the exemplar when there is one.
+func observe(o prometheus.Observer, d time.Duration, traceID string) {
+	if traceID != "" {
+		if eo, ok := o.(prometheus.ExemplarObserver); ok {
+			eo.ObserveWithExemplar(d.Seconds(), prometheus.Labels{ExemplarLabel: traceID})
+			return
+		}
+	}
+	o.Observe(d.Seconds())
 }
 
 // InstrumentUpstream wraps the transport to Spotify: requests in flight, requests by
@@ -242,11 +262,17 @@ func (t upstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // Refresh records a token endpoint call.
 func (m *Metrics) Refresh(trigger, result string, d time.Duration) {
+	m.RefreshTrace(trigger, result, d, "")
+}
+
+// RefreshTrace is Refresh with the trace id of the refresh's sampled span, which the
+// duration carries as an exemplar ("" for none).
+func (m *Metrics) RefreshTrace(trigger, result string, d time.Duration, traceID string) {
 	if m == nil {
 		return
 	}
 	m.TokenRefreshes.WithLabelValues(trigger, result).Inc()
-	m.TokenRefreshSeconds.Observe(d.Seconds())
+	observe(m.TokenRefreshSeconds, d, traceID)
 }
 
 // Race records a resolved refresh race.

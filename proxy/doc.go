@@ -58,4 +58,17 @@
 // Errors the proxy makes itself use Spotify's error shape,
 // {"error":{"status":N,"message":"…","reason":"PROXY_…"}}, so client libraries
 // surface them.
+//
+// Tracing (Config.Tracing, tracing.go): with a provider that records, each request is
+// a server span continuing the caller's traceparent (http.request.method, url.path,
+// server.address, http.response.status_code, …), with children: "token" (the lookup,
+// spotify_proxy.token.cache hit or miss: a lookup that had to wait on its context is a
+// miss), the call to Spotify as an otelhttp client span (Spotify gets its
+// traceparent), and after a 401 "retry after 401" holding "token invalidate" and the
+// second call (a 401 that passes through adds the event "401 not retried" with the
+// reason). Spotify's Retry-After and the reason and message of its JSON error body are
+// attributes of the server span; the account only with Tracing.AccountIDs. Tokens and
+// header values never are. With no provider, or a no-op one, the proxy starts no span
+// and wraps nothing: a request allocates what it did without tracing. A sampled
+// request's duration carries its trace id as an exemplar.
 package proxy

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/ratelimit"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
@@ -81,6 +83,9 @@ type Config struct {
 	RetryBudget *ratelimit.RetryBudget
 	// RetryBackoff is the base of the jittered backoff between retries; zero: 50ms.
 	RetryBackoff time.Duration
+	// Tracing: spans of requests, token lookups, upstream calls and retries
+	// (tracing.go). The zero value records none.
+	Tracing Tracing
 }
 
 // Proxy is the reverse proxy handler.
@@ -99,6 +104,7 @@ type Proxy struct {
 	urls       *urlRewriter // nil: responses are not rewritten
 	// retryBudget bounds the safe retries; nil when UpstreamRetries is zero.
 	retryBudget *ratelimit.RetryBudget
+	tr          *tracer // nil: no spans
 }
 
 // Header names the proxy owns.
@@ -140,7 +146,7 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, now: cfg.Now, tr: newTracer(cfg.Tracing)}
 	if cfg.ProxyAuthToken != "" {
 		p.proxyAuth = []byte("Bearer " + cfg.ProxyAuthToken)
 	}
@@ -165,7 +171,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
-		Transport:      &retrier{p: p, base: cfg.Transport},
+		Transport:      &retrier{p: p, base: p.tr.transport(cfg.Transport)},
 		BufferPool:     newBufferPool(),
 		ErrorHandler:   p.errorHandler,
 		ModifyResponse: p.modifyResponse,
@@ -210,6 +216,7 @@ type state struct {
 	host     string         // the caller's Host, the default base of rewritten URLs
 	pass     ratelimit.Pass // the rate-limit gate's admission (ratelimit.go)
 	admitted bool           // pass awaits Spotify's answer
+	span     trace.Span     // the server span, when tracing
 }
 
 // reset empties s for the next request, keeping the timer of s.up.
@@ -226,6 +233,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := p.now()
 	st := p.states.Get().(*state)
 	st.reset()
+	if p.tr != nil {
+		r = p.tr.start(r, st)
+	}
 	// Deferred: when Spotify's answer is cut mid-body, the ReverseProxy aborts the
 	// handler with a panic (http.ErrAbortHandler), and the request still counts.
 	defer p.finish(st, r, start)
@@ -234,13 +244,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // finish observes the request, gives back its replay memory and pools its state.
 func (p *Proxy) finish(st *state, r *http.Request, start time.Time) {
-	if p.m != nil {
-		status := st.status
-		if status == 0 && r.Context().Err() != nil {
-			status = 499 // the caller went away
-		}
-		p.m.ObserveRequest(r.Method, status, p.now().Sub(start))
+	if st.status == 0 && r.Context().Err() != nil {
+		st.status = 499 // the caller went away
 	}
+	// With tracing, the duration carries the sampled span's trace id as an exemplar.
+	p.m.ObserveRequestTrace(r.Method, st.status, p.now().Sub(start), p.tr.end(st))
 	if st.reserved != 0 {
 		p.replayHeld.Add(-st.reserved)
 	}
@@ -274,7 +282,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request, st *state) {
 		}
 		st.account = v[0]
 	}
-	cred, err := p.cfg.Tokens.Token(r.Context(), st.account)
+	cred, err := p.token(r.Context(), st)
 	if err != nil {
 		st.status = p.tokenError(w, r, err)
 		return
@@ -334,6 +342,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		st.status = resp.StatusCode
 	}
 	p.observeRateLimit(resp, st)
+	p.tr.response(resp, st)
 	if p.urls != nil && st != nil {
 		p.urls.response(resp, st.host)
 	}

@@ -29,10 +29,14 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	rejected := t.p.now()
 	if st == nil || !st.replay {
+		t.p.tr.retrySkipped(st, "body_not_replayable")
 		return resp, nil // a body too large to replay: the 401 passes through
 	}
-	cred, err := t.p.cfg.Tokens.Invalidate(req.Context(), st.account, st.cred.AccessToken, rejected)
+	ctx, span := t.p.tr.startRetry(req.Context(), st, resp)
+	defer span.End()
+	cred, err := t.p.invalidate(ctx, st, rejected)
 	if errors.Is(err, tokenstore.ErrRefreshTooSoon) {
+		t.p.tr.retrySkipped(st, "refresh_too_soon")
 		return resp, nil // a 401 storm: Spotify's own 401 passes through, body and all
 	}
 	// Drain (a little) so the connection can be reused, then close.
@@ -43,7 +47,7 @@ func (t *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, &tokenErr{err}
 	}
 	st.cred = cred
-	retry := req.Clone(req.Context())
+	retry := req.Clone(ctx)
 	retry.Header[headerAuth] = cred.AuthorizationHeader()
 	if st.body != nil {
 		setBody(retry, st.body)

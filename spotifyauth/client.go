@@ -39,6 +39,20 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
+// NewTransport is the Client's default transport to the accounts service, for a
+// caller that wraps it (tracing).
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 15 * time.Second,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
 // Client calls the token endpoint. It is safe for concurrent use.
 type Client struct {
 	oauth *oauth2.Config
@@ -52,15 +66,7 @@ func New(cfg Config) *Client {
 	ep := oauth2.Endpoint{AuthURL: base + "/authorize", TokenURL: base + "/api/token", AuthStyle: oauth2.AuthStyleInHeader}
 	rt := cfg.Transport
 	if rt == nil {
-		rt = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   5 * time.Second,
-			ResponseHeaderTimeout: 15 * time.Second,
-			MaxIdleConnsPerHost:   16,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
-		}
+		rt = NewTransport()
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {

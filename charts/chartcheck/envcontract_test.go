@@ -22,6 +22,12 @@ func TestEnvMatchesProxyConfig(t *testing.T) {
 	if len(known) < 10 {
 		t.Skipf("config/config.go lists %d variables; the format changed", len(known))
 	}
+	// The standard OTEL_* variables the proxy's tracing reads (tracing/setup.go).
+	if src, err := os.ReadFile(filepath.Join(repoRoot, "tracing", "setup.go")); err == nil {
+		for _, m := range regexp.MustCompile(`getenv\("(OTEL_[A-Z0-9_]+)"\)`).FindAllStringSubmatch(string(src), -1) {
+			known[m[1]] = true
+		}
+	}
 	for _, file := range ciValuesFiles(t) {
 		b := renderFile(t, file)
 		for k := range b.proxyConfigMap(t).Data {

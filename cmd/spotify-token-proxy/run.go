@@ -21,6 +21,7 @@ import (
 	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
+	"github.com/spotify-token-proxy/spotify-token-proxy/tracing"
 )
 
 // tokenCallTimeout bounds one call to Spotify's token endpoint. It does not depend on
@@ -62,6 +63,11 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		return err
 	}
 	log := newLogger(cfg, logOut)
+	tp, err := startTracing(ctx, getenv, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(ctx, tp, log)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -82,6 +88,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	auth := spotifyauth.New(spotifyauth.Config{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, AccountsURL: cfg.AccountsURL.String(),
 		RedirectURL: cfg.AuthRedirectURL, Timeout: tokenCallTimeout,
+		Transport: tracing.Transport(spotifyauth.NewTransport(), tp, tracing.Propagator()),
 	})
 	defer auth.CloseIdleConnections()
 
@@ -117,6 +124,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		UpstreamIdleTimeout: cfg.UpstreamIdleTimeout, AllowedHosts: cfg.AllowedHosts,
 		RewriteResponseURLs: cfg.RewriteResponseURLs, PublicURL: cfg.PublicURL,
 		RateLimit: gate, UpstreamRetries: cfg.UpstreamRetries,
+		Tracing: proxy.Tracing{Provider: tp, AccountIDs: cfg.TraceAccountIDs},
 	})
 	if err != nil {
 		return err
@@ -144,7 +152,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		MaxHeaderBytes: 64 << 10, ErrorLog: errLog,
 	}
 	adminSrv := &http.Server{
-		Handler: adm.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		Handler: traceAdmin(adm.Handler(), tp, cfg.TraceAccountIDs), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 64 << 10, ErrorLog: errLog,
 	}
 	errc := make(chan error, 2)

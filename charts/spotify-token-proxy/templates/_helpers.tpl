@@ -449,6 +449,50 @@ Credentials, always read from a Secret: the user's existing Secret or the chart'
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- include "spotify-token-proxy.tracingEnv" . }}
+{{- end }}
+
+{{/*
+The OTEL_* variables of tracing.*, after extraEnv so that the endpoint may name a
+variable defined there, e.g. http://$(HOST_IP):4318. Nothing without an endpoint.
+*/}}
+{{- define "spotify-token-proxy.tracingEnv" -}}
+{{- $t := .Values.tracing }}
+{{- if $t.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $t.endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $t.protocol | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $t.sampler | quote }}
+{{- with $t.samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+{{- with $t.serviceName }}
+- name: OTEL_SERVICE_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- $attrs := list (printf "k8s.namespace.name=%s" .Release.Namespace) }}
+{{- range $k, $v := $t.resourceAttributes }}
+{{- $attrs = append $attrs (printf "%s=%s" $k $v) }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ join "," $attrs | quote }}
+- name: TRACE_ACCOUNT_IDS
+  value: {{ $t.accountIds | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The port of tracing.endpoint: its own, else 443 for https, else the protocol's
+(4317 for grpc, 4318 for http/protobuf).
+*/}}
+{{- define "spotify-token-proxy.tracingPort" -}}
+{{- $t := .Values.tracing }}
+{{- $hostport := regexReplaceAll "^[a-z]+://([^/]*).*$" $t.endpoint "${1}" }}
+{{- $p := regexFind ":[0-9]+$" $hostport | trimPrefix ":" }}
+{{- if $p }}{{ $p }}{{ else if hasPrefix "https://" $t.endpoint }}443{{ else if eq $t.protocol "grpc" }}4317{{ else }}4318{{ end }}
 {{- end }}
 
 {{- define "spotify-token-proxy.probes" -}}

@@ -1,0 +1,485 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
+	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
+	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
+	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyemu"
+	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
+)
+
+// spanSink records ended spans and tells when a server span ends: the caller has its
+// answer before the proxy's handler returns and ends the span.
+type spanSink struct {
+	*tracetest.SpanRecorder
+	servers chan sdktrace.ReadOnlySpan
+}
+
+func newSpanSink() *spanSink {
+	return &spanSink{SpanRecorder: tracetest.NewSpanRecorder(), servers: make(chan sdktrace.ReadOnlySpan, 64)}
+}
+
+func (s *spanSink) OnEnd(sp sdktrace.ReadOnlySpan) {
+	s.SpanRecorder.OnEnd(sp)
+	if sp.SpanKind() == trace.SpanKindServer {
+		s.servers <- sp
+	}
+}
+
+// server waits for the next server span to end.
+func (s *spanSink) server(t *testing.T) sdktrace.ReadOnlySpan {
+	t.Helper()
+	select {
+	case sp := <-s.servers:
+		return sp
+	case <-time.After(10 * time.Second):
+		t.Fatal("no server span ended")
+		return nil
+	}
+}
+
+// trace returns the ended spans of one trace, in the order they started.
+func (s *spanSink) trace(id trace.TraceID) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, sp := range s.Ended() {
+		if sp.SpanContext().TraceID() == id {
+			out = append(out, sp)
+		}
+	}
+	slices.SortFunc(out, func(a, b sdktrace.ReadOnlySpan) int { return a.StartTime().Compare(b.StartTime()) })
+	return out
+}
+
+// tree renders spans as "name(kind)" lines indented under their parents, so a test
+// compares the whole shape at once.
+func tree(spans []sdktrace.ReadOnlySpan) string {
+	children := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
+	ids := map[trace.SpanID]bool{}
+	for _, sp := range spans {
+		ids[sp.SpanContext().SpanID()] = true
+	}
+	var roots []sdktrace.ReadOnlySpan
+	for _, sp := range spans {
+		if p := sp.Parent().SpanID(); ids[p] {
+			children[p] = append(children[p], sp)
+		} else {
+			roots = append(roots, sp)
+		}
+	}
+	var b strings.Builder
+	var walk func(sp sdktrace.ReadOnlySpan, depth int)
+	walk = func(sp sdktrace.ReadOnlySpan, depth int) {
+		fmt.Fprintf(&b, "%s%s(%s)\n", strings.Repeat("  ", depth), sp.Name(), sp.SpanKind())
+		for _, c := range children[sp.SpanContext().SpanID()] {
+			walk(c, depth+1)
+		}
+	}
+	for _, r := range roots {
+		walk(r, 0)
+	}
+	return b.String()
+}
+
+func attr(sp sdktrace.ReadOnlySpan, key attribute.Key) (attribute.Value, bool) {
+	for _, kv := range sp.Attributes() {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return attribute.Value{}, false
+}
+
+func wantAttr(t *testing.T, sp sdktrace.ReadOnlySpan, key attribute.Key, want string) {
+	t.Helper()
+	v, ok := attr(sp, key)
+	if !ok || v.Emit() != want {
+		t.Errorf("span %q: %s = %q (present %v), want %q", sp.Name(), key, v.Emit(), ok, want)
+	}
+}
+
+func named(t *testing.T, spans []sdktrace.ReadOnlySpan, name string, kind trace.SpanKind) []sdktrace.ReadOnlySpan {
+	t.Helper()
+	var out []sdktrace.ReadOnlySpan
+	for _, sp := range spans {
+		if sp.Name() == name && sp.SpanKind() == kind {
+			out = append(out, sp)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no %s span %q in\n%s", kind, name, tree(spans))
+	}
+	return out
+}
+
+// tracedStack is the whole proxy in process (emulator ← spotifyauth ← Source ←
+// proxy), traced into a span recorder. It remembers every Authorization header
+// Spotify got, to look for them in the spans.
+type tracedStack struct {
+	emu     *spotifyemu.Emulator
+	sink    *spanSink
+	proxy   *httptest.Server
+	reg     *prometheus.Registry
+	refresh string
+
+	mu     sync.Mutex
+	tokens map[string]bool
+	seen   []http.Header
+}
+
+func newTracedStack(t *testing.T, mutate ...func(*proxy.Config)) *tracedStack {
+	t.Helper()
+	s := &tracedStack{
+		emu:    spotifyemu.New(spotifyemu.Options{ClientID: "cid", ClientSecret: "csecret", TokenLifetime: time.Hour}),
+		sink:   newSpanSink(),
+		reg:    prometheus.NewRegistry(),
+		tokens: map[string]bool{},
+	}
+	es := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		if a := r.Header.Get("Authorization"); a != "" {
+			s.tokens[a] = true
+			s.tokens[strings.TrimPrefix(a, "Bearer ")] = true
+		}
+		s.seen = append(s.seen, r.Header.Clone())
+		s.mu.Unlock()
+		s.emu.ServeHTTP(w, r)
+	}))
+	t.Cleanup(es.Close)
+	st, err := tokenstore.OpenFileStore(filepath.Join(t.TempDir(), "tokens.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metrics.New(s.reg)
+	src := tokenstore.NewSource(tokenstore.Config{
+		Store: st, Refresher: spotifyauth.New(spotifyauth.Config{ClientID: "cid", ClientSecret: "csecret", AccountsURL: es.URL}),
+		Metrics: m, ScanInterval: -1,
+	})
+	src.Run()
+	t.Cleanup(func() { src.Close(); st.Close() })
+	s.refresh = s.emu.IssueRefreshToken("user-read-private")
+	if _, err := src.Seed(context.Background(), "default", s.refresh); err != nil {
+		t.Fatal(err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.sink))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	u, _ := url.Parse(es.URL)
+	cfg := proxy.Config{
+		Upstream: u, Tokens: src, Metrics: m, Transport: proxy.NewTransport(10 * time.Second),
+		Tracing: proxy.Tracing{Provider: tp},
+	}
+	for _, f := range mutate {
+		f(&cfg)
+	}
+	p, err := proxy.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.proxy = httptest.NewServer(p)
+	t.Cleanup(s.proxy.Close)
+	return s
+}
+
+// get sends GET path with the headers given (name, value, …) and returns the status
+// and the server span.
+func (s *tracedStack) get(t *testing.T, path string, headers ...string) (int, sdktrace.ReadOnlySpan) {
+	t.Helper()
+	code := s.do(t, path, headers...)
+	return code, s.sink.server(t)
+}
+
+// do sends GET path with the headers given and returns the status.
+func (s *tracedStack) do(t *testing.T, path string, headers ...string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.proxy.URL+path, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+func TestTraceColdWarmAndRetry(t *testing.T) {
+	s := newTracedStack(t)
+
+	// Cold: the caller's traceparent is continued; the token lookup refreshes.
+	code, srv := s.get(t, "/v1/me", "traceparent", "00-"+callerTrace+"-00f067aa0ba902b7-01")
+	if code != 200 {
+		t.Fatalf("cold request: %d", code)
+	}
+	if got := srv.SpanContext().TraceID().String(); got != callerTrace {
+		t.Fatalf("server span trace %s, want the caller's %s", got, callerTrace)
+	}
+	if got := srv.Parent().SpanID().String(); got != "00f067aa0ba902b7" || !srv.Parent().IsRemote() {
+		t.Errorf("server span parent %s (remote %v), want the caller's span", got, srv.Parent().IsRemote())
+	}
+	spans := s.sink.trace(srv.SpanContext().TraceID())
+	if got, want := tree(spans), "GET(server)\n  token(internal)\n  GET(client)\n"; got != want {
+		t.Fatalf("cold span tree:\n%s\nwant:\n%s", got, want)
+	}
+	wantAttr(t, named(t, spans, proxy.SpanToken, trace.SpanKindInternal)[0], proxy.AttrTokenCache, "miss")
+	wantAttr(t, srv, "http.request.method", "GET")
+	wantAttr(t, srv, "url.path", "/v1/me")
+	wantAttr(t, srv, "http.response.status_code", "200")
+	wantAttr(t, srv, "server.address", "127.0.0.1")
+	client := named(t, spans, "GET", trace.SpanKindClient)[0]
+	wantAttr(t, client, "http.response.status_code", "200")
+	// Spotify got the client span's context, in the caller's trace.
+	s.mu.Lock()
+	up := s.seen[len(s.seen)-1].Get("traceparent")
+	s.mu.Unlock()
+	if want := "00-" + callerTrace + "-" + client.SpanContext().SpanID().String() + "-01"; up != want {
+		t.Errorf("Spotify got traceparent %q, want %q", up, want)
+	}
+
+	// Warm: answered from memory.
+	code, srv = s.get(t, "/v1/me")
+	if code != 200 {
+		t.Fatalf("warm request: %d", code)
+	}
+	spans = s.sink.trace(srv.SpanContext().TraceID())
+	if got, want := tree(spans), "GET(server)\n  token(internal)\n  GET(client)\n"; got != want {
+		t.Fatalf("warm span tree:\n%s\nwant:\n%s", got, want)
+	}
+	if srv.SpanContext().TraceID().String() == callerTrace || srv.Parent().IsValid() {
+		t.Error("a request without traceparent should start its own trace")
+	}
+	wantAttr(t, named(t, spans, proxy.SpanToken, trace.SpanKindInternal)[0], proxy.AttrTokenCache, "hit")
+
+	// A 401: the retry span holds the replacement lookup and the second call.
+	s.emu.RevokeAccessTokens()
+	code, srv = s.get(t, "/v1/me")
+	if code != 200 {
+		t.Fatalf("retried request: %d", code)
+	}
+	spans = s.sink.trace(srv.SpanContext().TraceID())
+	want := "GET(server)\n  token(internal)\n  GET(client)\n  retry after 401(internal)\n    token invalidate(internal)\n    GET(client)\n"
+	if got := tree(spans); got != want {
+		t.Fatalf("retry span tree:\n%s\nwant:\n%s", got, want)
+	}
+	clients := named(t, spans, "GET", trace.SpanKindClient)
+	wantAttr(t, clients[0], "http.response.status_code", "401")
+	wantAttr(t, clients[1], "http.response.status_code", "200")
+	retry := named(t, spans, proxy.SpanRetry, trace.SpanKindInternal)[0]
+	wantAttr(t, retry, proxy.AttrRetryReason, "unauthorized")
+	if v, ok := attr(retry, proxy.AttrErrorMessage); !ok || v.AsString() == "" {
+		t.Errorf("retry span without Spotify's 401 message: %v", retry.Attributes())
+	}
+	wantAttr(t, named(t, spans, proxy.SpanInvalidate, trace.SpanKindInternal)[0], proxy.AttrTokenCache, "miss")
+	wantAttr(t, named(t, spans, proxy.SpanToken, trace.SpanKindInternal)[0], proxy.AttrTokenCache, "hit")
+	wantAttr(t, srv, "http.response.status_code", "200")
+}
+
+func TestTraceRecordsRetryAfterAndSpotifyErrors(t *testing.T) {
+	s := newTracedStack(t)
+	s.emu.RateLimit(1, "7")
+	code, srv := s.get(t, "/v1/me")
+	if code != 429 {
+		t.Fatalf("status %d, want Spotify's 429", code)
+	}
+	wantAttr(t, srv, proxy.AttrRetryAfter, `["7"]`)
+	wantAttr(t, srv, "http.response.status_code", "429")
+	if v, ok := attr(srv, proxy.AttrErrorMessage); !ok || v.AsString() == "" {
+		t.Errorf("no Spotify error message on the server span: %v", srv.Attributes())
+	}
+}
+
+func TestTraceTokenFailure(t *testing.T) {
+	s := newTracedStack(t)
+	s.emu.RevokeRefreshTokens()
+	code, srv := s.get(t, "/v1/me")
+	if code != 401 {
+		t.Fatalf("status %d, want 401 PROXY_REAUTH_REQUIRED", code)
+	}
+	tok := named(t, s.sink.trace(srv.SpanContext().TraceID()), proxy.SpanToken, trace.SpanKindInternal)[0]
+	wantAttr(t, tok, "error.type", "reauth_required")
+	if tok.Status().Code.String() != "Error" {
+		t.Errorf("token span status %v, want Error", tok.Status())
+	}
+}
+
+// allAttributes lists every attribute value of the recorded spans: span, event and
+// link attributes, names, status descriptions and the resource.
+func allAttributes(spans []sdktrace.ReadOnlySpan) []string {
+	var out []string
+	add := func(kvs []attribute.KeyValue) {
+		for _, kv := range kvs {
+			out = append(out, string(kv.Key)+"="+kv.Value.Emit())
+		}
+	}
+	for _, sp := range spans {
+		out = append(out, sp.Name(), sp.Status().Description)
+		add(sp.Attributes())
+		add(sp.Resource().Attributes())
+		for _, e := range sp.Events() {
+			out = append(out, e.Name)
+			add(e.Attributes)
+		}
+		for _, l := range sp.Links() {
+			add(l.Attributes)
+		}
+	}
+	return out
+}
+
+func TestTraceNeverRecordsTokensOrAccounts(t *testing.T) {
+	for _, accountIDs := range []bool{false, true} {
+		t.Run(fmt.Sprint("accountIDs=", accountIDs), func(t *testing.T) {
+			s := newTracedStack(t, func(c *proxy.Config) {
+				c.ProxyAuthToken = "proxy-secret-value"
+				c.Tracing.AccountIDs = accountIDs
+			})
+			hdrs := []string{"Proxy-Authorization", "Bearer proxy-secret-value", "Authorization", "Bearer callers-own-secret", "X-Spotify-Account", "default"}
+			for range 2 {
+				if code, _ := s.get(t, "/v1/me", hdrs...); code != 200 {
+					t.Fatalf("status %d", code)
+				}
+			}
+			s.emu.RevokeAccessTokens()
+			if code, _ := s.get(t, "/v1/me", hdrs...); code != 200 {
+				t.Fatalf("status %d", code)
+			}
+			s.mu.Lock()
+			secrets := []string{s.refresh, "proxy-secret-value", "callers-own-secret"}
+			for tok := range s.tokens {
+				secrets = append(secrets, tok)
+			}
+			s.mu.Unlock()
+			if len(secrets) < 5 {
+				t.Fatalf("Spotify saw too few tokens: %v", secrets)
+			}
+			attrs := allAttributes(s.sink.Ended())
+			if len(attrs) < 30 {
+				t.Fatalf("too few attributes recorded to judge: %v", attrs)
+			}
+			for _, a := range attrs {
+				for _, sec := range secrets {
+					if strings.Contains(a, sec) {
+						t.Errorf("a span holds a secret: %q", a)
+					}
+				}
+			}
+			found := slices.Contains(attrs, string(proxy.AttrAccount)+"=default")
+			if found != accountIDs {
+				t.Errorf("account id recorded: %v, want %v", found, accountIDs)
+			}
+		})
+	}
+}
+
+// The request duration carries the server span's trace id as an exemplar when the
+// span is sampled, and none when it is not.
+func TestTraceExemplarIsTheServerSpan(t *testing.T) {
+	s := newTracedStack(t)
+	const unsampled = "0af7651916cd43dd8448eb211c80319c"
+	if code, _ := s.get(t, "/v1/me", "traceparent", "00-"+callerTrace+"-00f067aa0ba902b7-01"); code != 200 {
+		t.Fatal(code)
+	}
+	if code := s.do(t, "/v1/me", "traceparent", "00-"+unsampled+"-00f067aa0ba902b7-00"); code != 200 {
+		t.Fatal(code)
+	}
+	s.proxy.Close() // waits for the handlers, which observe after the answer is sent
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exemplars []string
+	for _, mf := range mfs {
+		if mf.GetName() != "spotify_proxy_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, b := range m.GetHistogram().GetBucket() {
+				if ex := b.GetExemplar(); ex != nil {
+					for _, l := range ex.GetLabel() {
+						exemplars = append(exemplars, l.GetName()+"="+l.GetValue())
+					}
+				}
+			}
+		}
+	}
+	if !slices.Equal(exemplars, []string{metrics.ExemplarLabel + "=" + callerTrace}) {
+		t.Fatalf("exemplars %v, want only the sampled request's trace id %s", exemplars, callerTrace)
+	}
+}
+
+// A request the sampler leaves out records no span at all (no orphaned token or
+// client span starting a trace of its own), and Spotify gets the caller's
+// traceparent as it came.
+func TestTraceUnsampledRecordsNothing(t *testing.T) {
+	s := newTracedStack(t)
+	const unsampled = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00"
+	for range 2 { // cold, then warm
+		if code := s.do(t, "/v1/me", "traceparent", unsampled); code != 200 {
+			t.Fatal(code)
+		}
+		s.mu.Lock()
+		got := s.seen[len(s.seen)-1].Get("traceparent")
+		s.mu.Unlock()
+		if got != unsampled {
+			t.Errorf("Spotify got traceparent %q, want the caller's %q", got, unsampled)
+		}
+	}
+	s.proxy.Close() // waits for the handlers
+	if spans := s.sink.Ended(); len(spans) != 0 {
+		t.Fatalf("unsampled requests recorded spans:\n%s", tree(spans))
+	}
+}
+
+// A 401 that passes through (a body too large to send twice) says why on the server
+// span.
+func TestTrace401NotRetried(t *testing.T) {
+	s := newTracedStack(t, func(c *proxy.Config) { c.MaxReplayBody = 4 })
+	if code, _ := s.get(t, "/v1/me"); code != 200 { // a token first
+		t.Fatal(code)
+	}
+	s.emu.RevokeAccessTokens()
+	req, _ := http.NewRequest("PUT", s.proxy.URL+"/v1/me/player/play", strings.NewReader(`{"uris":["spotify:track:4iV5W9uYEdYUVa79Axb7Rh"]}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("status %d, want Spotify's 401 passed through", resp.StatusCode)
+	}
+	srv := s.sink.server(t)
+	var reasons []string
+	for _, e := range srv.Events() {
+		for _, kv := range e.Attributes {
+			if e.Name == "401 not retried" && kv.Key == proxy.AttrRetryReason {
+				reasons = append(reasons, kv.Value.AsString())
+			}
+		}
+	}
+	if !slices.Equal(reasons, []string{"body_not_replayable"}) {
+		t.Fatalf("events %v, want one \"401 not retried\" with reason body_not_replayable", srv.Events())
+	}
+	wantAttr(t, srv, "http.response.status_code", "401")
+}
