@@ -146,7 +146,7 @@ func runCLICtx(ctx context.Context, t *testing.T, srv *httptest.Server, env map[
 	code := Run(ctx, args, Env{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
 		Getenv:  func(k string) string { return full[k] },
-		Version: "v9.9.9-test",
+		Version: "spotify-token-proxy v9.9.9-test",
 		CheckConfig: func(getenv func(string) string) error {
 			if getenv("SPOTIFY_CLIENT_ID") == "" {
 				return fmt.Errorf("SPOTIFY_CLIENT_ID: required")

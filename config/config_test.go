@@ -314,8 +314,8 @@ func TestRefreshTokenLifetime(t *testing.T) {
 			t.Fatalf("REFRESH_TOKEN_LIFETIME=%s: %v, want %v", v, c.RefreshTokenLifetime, want)
 		}
 	}
-	c, err = Load([]string{"--refresh-token-lifetime=1h"}, env(base()), &bytes.Buffer{})
-	if err != nil || c.RefreshTokenLifetime != time.Hour {
-		t.Fatalf("--refresh-token-lifetime=1h: %v %v", c, err)
+	c, err = Load([]string{"--refresh-token-lifetime=400h"}, env(base()), &bytes.Buffer{})
+	if err != nil || c.RefreshTokenLifetime != 400*time.Hour {
+		t.Fatalf("--refresh-token-lifetime=400h: %v %v", c, err)
 	}
 }

@@ -290,10 +290,19 @@ func (b *RedisBackend) collect(ctx context.Context, out []Event, msgs []redis.XM
 }
 
 func (b *RedisBackend) readGroup(ctx context.Context, from string, count int) ([]redis.XMessage, error) {
-	res, err := b.c.XReadGroup(ctx, &redis.XReadGroupArgs{
+	args := &redis.XReadGroupArgs{
 		Group: groupName, Consumer: b.opts.Consumer, Streams: []string{b.stream, from},
 		Count: int64(count), Block: -1, // never block: the caller waits on its own terms
-	}).Result()
+	}
+	res, err := b.c.XReadGroup(ctx, args).Result()
+	if err != nil && strings.HasPrefix(err.Error(), "NOGROUP") {
+		// Redis lost its data (a restart without persistence, a flush) and the
+		// group with it: make it again rather than fail for ever.
+		if err := b.startDelivery(ctx); err != nil {
+			return nil, err
+		}
+		res, err = b.c.XReadGroup(ctx, args).Result()
+	}
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, nil

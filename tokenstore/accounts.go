@@ -15,6 +15,7 @@ type accounts struct {
 	health  *storeHealth
 	clk     clock
 	changed func(ctx context.Context, account string)
+	status  StatusListener
 }
 
 // Delivery is a token handed to the proxy by an app, the admin API or the login flow.
@@ -70,6 +71,9 @@ func (a *accounts) deliver(ctx context.Context, account string, d Delivery) erro
 			return err
 		}
 		a.changed(ctx, account)
+		if cur.Status != "" { // a new account is linked, not a status change
+			statusChanged(ctx, a.status, cur, rec, now)
+		}
 		return nil
 	}
 	return fmt.Errorf("tokenstore: account %q changed during the delivery 5 times: %w", account, ErrVersionConflict)

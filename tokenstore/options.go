@@ -15,8 +15,10 @@ type Config struct {
 	Notifier  Notifier // optional: cross-replica cache invalidation
 	// Metrics receives the Source's counts (*metrics.Metrics implements Observer).
 	Metrics Observer
-	Logger  *slog.Logger
-	Now     func() time.Time // the clock tokens are judged by (default time.Now)
+	// Status is told when an account becomes reauth_required or ok again (optional).
+	Status StatusListener
+	Logger *slog.Logger
+	Now    func() time.Time // the clock tokens are judged by (default time.Now)
 
 	AppAccount string // the client-credentials account
 	// RefreshAhead: refresh in the background when less than this is left (default 5m;

@@ -18,6 +18,7 @@ type protocol struct {
 	locker  Locker
 	tokens  Refresher
 	obs     Observer
+	status  StatusListener
 	log     *slog.Logger
 	clk     clock
 	stop    context.Context // the Source's lifetime: ends the grace waits at Close

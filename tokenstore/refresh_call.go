@@ -88,6 +88,7 @@ func (p *protocol) write(ctx context.Context, e *entry, read, next Record, rotat
 	for attempt := 0; ; attempt++ {
 		stored, err := p.store.Put(ctx, next, read.Version)
 		if err == nil {
+			statusChanged(ctx, p.status, read, stored, p.clk.Now())
 			// Peers drop their copy and read this one at their next request: a peer
 			// waiting out an error, or holding a token about to be rejected, moves on.
 			return result{verdict: useWritten, rec: stored}
@@ -139,6 +140,9 @@ func (p *protocol) invalidGrant(ctx context.Context, account string, rec Record,
 		marked := cur
 		marked.Status, marked.ReauthAt = StatusReauthRequired, now
 		_, err := p.store.Put(ctx, marked, cur.Version)
+		if err == nil {
+			statusChanged(ctx, p.status, cur, marked, now)
+		}
 		switch {
 		case errors.Is(err, ErrVersionConflict):
 			if cur, err := p.store.Get(ctx, account); err == nil && rotatedByPeer(cur) {

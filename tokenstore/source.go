@@ -42,7 +42,7 @@ func NewSource(cfg Config) *Source {
 	s := &Source{
 		cfg: cfg, log: cfg.Logger, obs: cfg.Metrics, clk: clk, fresh: fresh, cache: c, inval: inval, life: life,
 		proto: &protocol{
-			store: cfg.Store, locker: cfg.Locker, tokens: cfg.Refresher, obs: cfg.Metrics, log: cfg.Logger, clk: clk,
+			store: cfg.Store, locker: cfg.Locker, tokens: cfg.Refresher, obs: cfg.Metrics, status: cfg.Status, log: cfg.Logger, clk: clk,
 			stop: life.ctx, shared: shared, health: health, fresh: fresh,
 			backoff:    newBackoffPolicy(cfg.RetryBase, cfg.RetryMax, cfg.RetryMaxExpired),
 			floor:      floor(cfg.UnauthorizedRefreshInterval),
@@ -52,7 +52,7 @@ func NewSource(cfg Config) *Source {
 			},
 		},
 	}
-	s.accounts = &accounts{store: cfg.Store, health: health, clk: clk, changed: s.changed}
+	s.accounts = &accounts{store: cfg.Store, health: health, clk: clk, changed: s.changed, status: cfg.Status}
 	s.gauges = &gauges{store: cfg.Store, shared: sharedStore, health: health, obs: cfg.Metrics, log: cfg.Logger, clk: clk, interval: cfg.ScanInterval}
 	return s
 }

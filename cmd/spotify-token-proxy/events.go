@@ -25,14 +25,13 @@ func consumerName() string {
 	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
-// startEvents sets up the account event log on the store's backend, its webhook
-// delivery and the expiry scan. stop ends both and waits for them.
-func startEvents(ctx context.Context, cfg *config.Config, st *stores, src *tokenstore.Source, m *metrics.Metrics, log *slog.Logger) (*events.Log, func(), error) {
+// openEvents sets up the account event log on the store's backend.
+func openEvents(cfg *config.Config, st *stores, m *metrics.Metrics, log *slog.Logger) (*events.Log, error) {
 	backend := st.events
 	if backend == nil {
 		fb, err := events.OpenFileBackend(events.FileFor(cfg.TokenFile), nil, 0)
 		if err != nil {
-			return nil, nil, usageError{fmt.Errorf("TOKEN_FILE: %w", err)}
+			return nil, usageError{fmt.Errorf("TOKEN_FILE: %w", err)}
 		}
 		backend = fb
 	}
@@ -41,8 +40,14 @@ func startEvents(ctx context.Context, cfg *config.Config, st *stores, src *token
 		Lifetime: cfg.RefreshTokenLifetime, Metrics: m, Logger: log,
 	})
 	if err != nil {
-		return nil, nil, usageError{err}
+		return nil, usageError{err}
 	}
+	return l, nil
+}
+
+// runEvents starts the webhook delivery and the expiry scan over src's accounts;
+// stop ends both and waits for them.
+func runEvents(ctx context.Context, cfg *config.Config, l *events.Log, src *tokenstore.Source) (stop func()) {
 	scan := &events.ExpiryScanner{
 		Log: l, Warning: cfg.ExpiryWarning, Lifetime: cfg.RefreshTokenLifetime,
 		List: func(ctx context.Context, cursor string, limit int) ([]events.Account, string, error) {
@@ -61,7 +66,17 @@ func startEvents(ctx context.Context, cfg *config.Config, st *stores, src *token
 	wg.Add(2)
 	go func() { defer wg.Done(); l.Run(ctx) }()
 	go func() { defer wg.Done(); scan.Run(ctx) }()
-	return l, func() { cancel(); wg.Wait() }, nil
+	return func() { cancel(); wg.Wait() }
+}
+
+// statusEvents turns the token source's status changes into account events
+// (reauth_required, recovered).
+type statusEvents struct{ log *events.Log }
+
+func (s statusEvents) StatusChanged(ctx context.Context, c tokenstore.StatusChange) {
+	s.log.OnStatusChange(ctx, events.StatusChange{
+		Account: c.Account, From: string(c.From), To: string(c.To), At: c.At, AuthorizedAt: c.AuthorizedAt,
+	})
 }
 
 // recentEvents shows the event log on the operator page.

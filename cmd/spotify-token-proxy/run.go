@@ -92,8 +92,13 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	})
 	defer auth.CloseIdleConnections()
 
+	evlog, err := openEvents(cfg, st, m, log)
+	if err != nil {
+		return err
+	}
 	src := tokenstore.NewSource(tokenstore.Config{
 		Store: st.store, Locker: st.locker, Notifier: st.notifier, Refresher: auth, Metrics: m, Logger: log,
+		Status:     statusEvents{evlog},
 		AppAccount: cfg.AppAccount, RefreshAhead: tokenstore.RefreshAheadSetting(cfg.RefreshAhead), CacheSize: cfg.CacheSize,
 		UnauthorizedRefreshInterval: cfg.UnauthorizedRefreshInterval,
 		RefreshTimeout:              tokenstore.RefreshTimeoutFor(cfg.LockTTL, tokenCallTimeout),
@@ -105,11 +110,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	}
 	src.Run()
 	defer src.Close()
-	evlog, stopEvents, err := startEvents(ctx, cfg, st, src, m, log)
-	if err != nil {
-		return err
-	}
-	defer stopEvents()
+	defer runEvents(ctx, cfg, evlog, src)()
 
 	transport := proxy.NewTransport(cfg.UpstreamTimeout)
 	defer transport.CloseIdleConnections()
