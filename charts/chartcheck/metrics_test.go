@@ -33,9 +33,9 @@ var specMetrics = map[string]map[string][]string{
 		"account.refresh_token_expiring", "account.deleted"}},
 	"spotify_proxy_webhook_deliveries_total":          {"result": {"delivered", "retried", "dropped"}},
 	"spotify_proxy_events_oldest_undelivered_seconds": {},
-	"spotify_proxy_rate_limit_blocked_seconds":     {},
-	"spotify_proxy_rate_limited_requests_total":    {"outcome": {"waited", "rejected"}, "cause": {"upstream_429", "budget"}},
-	"spotify_proxy_rate_limit_wait_seconds":        {},
+	"spotify_proxy_rate_limit_blocked_seconds":        {},
+	"spotify_proxy_rate_limited_requests_total":       {"outcome": {"waited", "rejected"}, "cause": {"upstream_429", "budget"}},
+	"spotify_proxy_rate_limit_wait_seconds":           {},
 }
 
 var histograms = []string{
