@@ -211,7 +211,7 @@ func (c *Codec) Decode(account string, data []byte) (Record, error) {
 				return Record{}, err
 			}
 		case c.refusesPlaintext():
-			return Record{}, fmt.Errorf("%w: account %q: plaintext record refused: TOKEN_ENCRYPTION_KEY is set, so records must be sealed (anyone with access to the store could have written this one); TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT=true reads plaintext records once to migrate them", ErrCorrupt, account)
+			return Record{}, fmt.Errorf("%w: account %q: plaintext record refused: an encryption key is configured, so records must be sealed (anyone with access to the store could have written this one); accepting plaintext records (WithAcceptPlaintext) reads them once to migrate them", ErrCorrupt, account)
 		}
 	default:
 		return Record{}, fmt.Errorf("%w: account %q: record format %d, this build reads formats %d and %d", ErrCorrupt, account, sr.Format, FormatVersion, SealedFormatVersion)
@@ -232,7 +232,7 @@ func (c *Codec) Decode(account string, data []byte) (Record, error) {
 // key returns the configured key with id kid.
 func (c *Codec) key(account, kid string) (sealKey, error) {
 	if !c.Sealed() {
-		return sealKey{}, fmt.Errorf("%w: account %q: record is encrypted (key %s) and TOKEN_ENCRYPTION_KEY is not set", ErrCorrupt, account, kid)
+		return sealKey{}, fmt.Errorf("%w: account %q: record is encrypted (key %s) and no encryption key is configured", ErrCorrupt, account, kid)
 	}
 	for _, k := range c.keys {
 		if k.id == kid {

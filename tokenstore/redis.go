@@ -85,7 +85,7 @@ if cur[2] then
       return redis.error_reply('ERR tokenstore: corrupt record: the record names another account')
     end
     if ARGV[4] == '1' and type(doc['sealed']) ~= 'table' then
-      return redis.error_reply('ERR tokenstore: corrupt record: plaintext record refused: TOKEN_ENCRYPTION_KEY is set')
+      return redis.error_reply('ERR tokenstore: corrupt record: plaintext record refused: an encryption key is configured')
     end
   elseif f ~= 2 then
     return redis.error_reply('ERR tokenstore: corrupt record: record format ' .. tostring(f) .. ', this build reads formats 1 and 2')

@@ -368,7 +368,7 @@ func redisStoreWrongEncryptionKeyNamesTheAccount(t *testing.T, client redis.Univ
 		t.Fatalf("Get with another key: %v", err)
 	}
 	_, err = tokenstore.NewRedisStore(client, prefix, nil).Get(ctx, "sealed")
-	if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), "TOKEN_ENCRYPTION_KEY is not set") {
+	if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), "no encryption key is configured") {
 		t.Fatalf("Get without a key: %v", err)
 	}
 	// Key rotation: the old key still opens, the new one seals.
