@@ -70,7 +70,7 @@ func TestCodecKeyRotationAndWrongKey(t *testing.T) {
 	if !errors.Is(err, tokenstore.ErrCorrupt) || !strings.Contains(err.Error(), `"alice"`) || !strings.Contains(err.Error(), "not among the configured keys") {
 		t.Fatalf("wrong key: %v", err)
 	}
-	if _, err := (&tokenstore.Codec{}).Decode("alice", b); err == nil || !strings.Contains(err.Error(), "TOKEN_ENCRYPTION_KEY") {
+	if _, err := (&tokenstore.Codec{}).Decode("alice", b); err == nil || !strings.Contains(err.Error(), "no encryption key is configured") {
 		t.Fatalf("sealed record without a key: %v", err)
 	}
 	// Associated data: a record moved to another account does not open.
