@@ -48,8 +48,7 @@ func TestUpstream429BlocksAndPassesThrough(t *testing.T) {
 		w.WriteHeader(429)
 		_, _ = w.Write([]byte(body))
 	})
-	var e *env
-	e = newProxy(t, up, func(c *proxy.Config) {
+	e := newProxy(t, up, func(c *proxy.Config) {
 		c.RateLimit = ratelimit.NewGate(ratelimit.Config{App: "app", Metrics: c.Metrics})
 	})
 	resp, b := get(t, e, "/v1/me")

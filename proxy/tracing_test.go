@@ -111,8 +111,8 @@ func attr(sp sdktrace.ReadOnlySpan, key attribute.Key) (attribute.Value, bool) {
 func wantAttr(t *testing.T, sp sdktrace.ReadOnlySpan, key attribute.Key, want string) {
 	t.Helper()
 	v, ok := attr(sp, key)
-	if !ok || v.Emit() != want {
-		t.Errorf("span %q: %s = %q (present %v), want %q", sp.Name(), key, v.Emit(), ok, want)
+	if !ok || v.String() != want {
+		t.Errorf("span %q: %s = %q (present %v), want %q", sp.Name(), key, v.String(), ok, want)
 	}
 }
 
@@ -329,7 +329,7 @@ func allAttributes(spans []sdktrace.ReadOnlySpan) []string {
 	var out []string
 	add := func(kvs []attribute.KeyValue) {
 		for _, kv := range kvs {
-			out = append(out, string(kv.Key)+"="+kv.Value.Emit())
+			out = append(out, string(kv.Key)+"="+kv.Value.String())
 		}
 	}
 	for _, sp := range spans {

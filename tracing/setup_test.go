@@ -128,7 +128,7 @@ func TestResource(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, kv := range res.Attributes() {
-		got[string(kv.Key)] = kv.Value.Emit()
+		got[string(kv.Key)] = kv.Value.String()
 	}
 	want := map[string]string{
 		"service.name": "from-attrs", "service.version": "v1.2.3", "deployment.environment.name": "prod eu",
