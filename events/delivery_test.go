@@ -228,7 +228,7 @@ func TestFileBackendSurvivesRestart(t *testing.T) {
 	}
 }
 
-// spotify_proxy_events_oldest_undelivered_seconds is the age of the oldest event
+// spotify_proxy_event_oldest_pending_seconds is the age of the oldest event
 // not yet delivered, and 0 once everything is.
 func TestOldestUndeliveredGauge(t *testing.T) {
 	rcv := newReceiver(t, func(int, delivery) int { return http.StatusServiceUnavailable })

@@ -26,7 +26,7 @@
 // id.timestamp.body>" with the key of WEBHOOK_SECRET, whsec_<base64>). A non-2xx
 // answer, a redirect or a timeout is retried with exponential backoff and jitter
 // until WEBHOOK_RETRY_FOR after the event; then the event is dropped with a log
-// line and spotify_proxy_webhook_deliveries_total{result="dropped"}. Events of
+// line and spotify_proxy_event_deliveries_total{result="dropped"}. Events of
 // different accounts are delivered independently and in no guaranteed order; a
 // receiver deduplicates on webhook-id.
 //

@@ -32,10 +32,10 @@ func (m *Metrics) newEventCollectors(reg prometheus.Registerer) {
 		Name: "spotify_proxy_events_total", Help: "Account events emitted, by type.",
 	}, []string{"type"})
 	m.WebhookDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "spotify_proxy_webhook_deliveries_total", Help: "Webhook delivery attempts, by result (delivered, retried, dropped).",
+		Name: "spotify_proxy_event_deliveries_total", Help: "Webhook delivery attempts, by result (delivered, retried, dropped).",
 	}, []string{"result"})
 	m.EventsOldestUndelivered = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "spotify_proxy_events_oldest_undelivered_seconds", Help: "Age of the oldest event not yet delivered to the webhook (0: none).",
+		Name: "spotify_proxy_event_oldest_pending_seconds", Help: "Age of the oldest event not yet delivered to the webhook (0: none).",
 	})
 	reg.MustRegister(m.Events, m.WebhookDeliveries, m.EventsOldestUndelivered)
 	for _, t := range EventTypes {

@@ -118,7 +118,7 @@ func TestMetricsMoveOnEvents(t *testing.T) {
 		{"races", testutil.ToFloat64(m.RefreshRaces.WithLabelValues("peer_refreshed")), 1},
 		{"store errors", testutil.ToFloat64(m.StoreErrors.WithLabelValues("write")), 1},
 		{"retries", testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("unauthorized", "success")), 1},
-		{"5xx retries", testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("server_error", "failure")), 1},
+		{"5xx retries", testutil.ToFloat64(m.UpstreamRetries.WithLabelValues("upstream_5xx", "failure")), 1},
 		{"rejected by budget", testutil.ToFloat64(m.RateLimitedRequests("rejected", "budget")), 1},
 		{"rate limit waits", float64(testutil.CollectAndCount(m.RateLimitWaitHistogram())), 1},
 		{"rate limited", testutil.ToFloat64(m.RateLimited), 1},

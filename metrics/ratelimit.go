@@ -22,9 +22,9 @@ const (
 	CauseUpstream429 = "upstream_429" // a block after Spotify's 429
 	CauseBudget      = "budget"       // RATE_LIMIT or RATE_LIMIT_PER_ACCOUNT
 
-	RetryUnauthorized    = "unauthorized"     // a 401: new token, sent once more
-	RetryServerError     = "server_error"     // 502, 503 or 504 to a GET or HEAD
-	RetryConnectionError = "connection_error" // no answer to a GET or HEAD
+	RetryUnauthorized    = "unauthorized" // a 401: new token, sent once more
+	RetryServerError     = "upstream_5xx" // 502, 503 or 504 to a GET or HEAD
+	RetryConnectionError = "connection"   // no answer to a GET or HEAD
 
 	OpRateLimit = "ratelimit" // the shared block and budget in Redis
 )

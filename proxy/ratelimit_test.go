@@ -188,10 +188,10 @@ func TestSafeRetries(t *testing.T) {
 	check("GET", "/v1/limited", 429, 1)
 	check("GET", "/v1/hangup", 200, 2)
 	if v := testutil.ToFloat64(e.m.UpstreamRetries.WithLabelValues(metrics.RetryServerError, "success")); v != 2 {
-		t.Fatalf("server_error successes = %v", v)
+		t.Fatalf("upstream_5xx successes = %v", v)
 	}
 	if v := testutil.ToFloat64(e.m.UpstreamRetries.WithLabelValues(metrics.RetryConnectionError, "success")); v != 1 {
-		t.Fatalf("connection_error successes = %v", v)
+		t.Fatalf("connection successes = %v", v)
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 var specMetrics = map[string]map[string][]string{
 	"spotify_proxy_requests_total":                 {"method": nil, "code": nil},
 	"spotify_proxy_request_duration_seconds":       {"method": nil},
-	"spotify_proxy_upstream_retries_total":         {"reason": {"unauthorized", "server_error", "connection_error"}, "result": {"success", "failure"}},
+	"spotify_proxy_upstream_retries_total":         {"reason": {"unauthorized", "upstream_5xx", "connection"}, "result": {"success", "failure"}},
 	"spotify_proxy_token_refreshes_total":          {"trigger": {"ahead", "expired", "unauthorized", "login", "admin"}, "result": {"success", "invalid_grant", "error"}},
 	"spotify_proxy_token_refresh_duration_seconds": {},
 	"spotify_proxy_token_refresh_races_total":      {"outcome": {"coalesced", "peer_refreshed", "lock_timeout", "stale_write_rejected", "invalid_grant_recovered"}},
@@ -31,8 +31,8 @@ var specMetrics = map[string]map[string][]string{
 	"spotify_proxy_refresh_token_age_seconds":      {},
 	"spotify_proxy_events_total": {"type": {"account.linked", "account.reauth_required", "account.recovered",
 		"account.refresh_token_expiring", "account.deleted"}},
-	"spotify_proxy_webhook_deliveries_total":          {"result": {"delivered", "retried", "dropped"}},
-	"spotify_proxy_events_oldest_undelivered_seconds": {},
+	"spotify_proxy_event_deliveries_total":          {"result": {"delivered", "retried", "dropped"}},
+	"spotify_proxy_event_oldest_pending_seconds": {},
 	"spotify_proxy_rate_limit_blocked_seconds":        {},
 	"spotify_proxy_rate_limited_requests_total":       {"outcome": {"waited", "rejected"}, "cause": {"upstream_429", "budget"}},
 	"spotify_proxy_rate_limit_wait_seconds":           {},
@@ -364,8 +364,8 @@ func TestAlerts(t *testing.T) {
 				{"store errors", `spotify_proxy_store_errors_total`},
 				{"upstream 5xx", `spotify_proxy_requests_total\{[^}]*code=~"5\.\."`},
 				{"upstream 429", `spotify_proxy_upstream_rate_limited_total`},
-				{"webhook deliveries failing", `spotify_proxy_webhook_deliveries_total\{[^}]*result=~"retried\|dropped"`},
-				{"events dropped", `spotify_proxy_webhook_deliveries_total\{[^}]*result="dropped"`},
+				{"webhook deliveries failing", `spotify_proxy_event_deliveries_total\{[^}]*result=~"retried\|dropped"`},
+				{"events dropped", `spotify_proxy_event_deliveries_total\{[^}]*result="dropped"`},
 				{"rate-limit block holding callers", `(?s)spotify_proxy_rate_limit_blocked_seconds.*spotify_proxy_rate_limited_requests_total\{[^}]*outcome="rejected"`},
 			} {
 				re := regexp.MustCompile(want.pattern)
