@@ -105,9 +105,18 @@ func TestCLIAgainstRunningProxy(t *testing.T) {
 	if code, _, errs := runBinary(t, []string{"ADMIN_URL=http://" + p.admin, "ADMIN_TOKEN=wrong-token-0123456789"}, "", "accounts", "list"); code != 1 || !strings.Contains(errs, "ADMIN_UNAUTHORIZED") {
 		t.Fatalf("wrong token: %d %s", code, errs)
 	}
-	// The events API is not there yet: the tail says so.
-	if code, _, errs := cli("", "events", "tail", "--once"); code != 1 || !strings.Contains(errs, "no events API") {
+	// The tail lists the account events so far, oldest first.
+	code, out, errs = cli("", "events", "tail", "--once")
+	if code != 0 {
 		t.Fatalf("events tail: %d %s", code, errs)
+	}
+	for _, want := range []string{"account.linked", "alice", "bob", "account.deleted"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("events tail lacks %q:\n%s", want, out)
+		}
+	}
+	if i, j := strings.Index(out, "account.linked"), strings.Index(out, "account.deleted"); i > j {
+		t.Fatalf("events tail out of order:\n%s", out)
 	}
 	for _, secret := range []string{aliceRT, bobRT, adminToken} {
 		if strings.Contains(p.logs.String(), secret) {
