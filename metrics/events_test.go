@@ -21,8 +21,8 @@ func TestEventMetrics(t *testing.T) {
 		typ    dto.MetricType
 		series int
 	}{
-		"spotify_proxy_events_total":                      {dto.MetricType_COUNTER, 5},
-		"spotify_proxy_event_deliveries_total":          {dto.MetricType_COUNTER, 3},
+		"spotify_proxy_events_total":                 {dto.MetricType_COUNTER, 5},
+		"spotify_proxy_event_deliveries_total":       {dto.MetricType_COUNTER, 3},
 		"spotify_proxy_event_oldest_pending_seconds": {dto.MetricType_GAUGE, 1},
 	} {
 		mf, ok := got[name]

@@ -31,11 +31,11 @@ var specMetrics = map[string]map[string][]string{
 	"spotify_proxy_refresh_token_age_seconds":      {},
 	"spotify_proxy_events_total": {"type": {"account.linked", "account.reauth_required", "account.recovered",
 		"account.refresh_token_expiring", "account.deleted"}},
-	"spotify_proxy_event_deliveries_total":          {"result": {"delivered", "retried", "dropped"}},
+	"spotify_proxy_event_deliveries_total":       {"result": {"delivered", "retried", "dropped"}},
 	"spotify_proxy_event_oldest_pending_seconds": {},
-	"spotify_proxy_rate_limit_blocked_seconds":        {},
-	"spotify_proxy_rate_limited_requests_total":       {"outcome": {"waited", "rejected"}, "cause": {"upstream_429", "budget"}},
-	"spotify_proxy_rate_limit_wait_seconds":           {},
+	"spotify_proxy_rate_limit_blocked_seconds":   {},
+	"spotify_proxy_rate_limited_requests_total":  {"outcome": {"waited", "rejected"}, "cause": {"upstream_429", "budget"}},
+	"spotify_proxy_rate_limit_wait_seconds":      {},
 }
 
 var histograms = []string{
