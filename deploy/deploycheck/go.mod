@@ -1,6 +1,6 @@
 module github.com/spotify-token-proxy/spotify-token-proxy/deploy/deploycheck
 
-go 1.26.0
+go 1.26.8
 
 require github.com/spotify-token-proxy/spotify-token-proxy v0.0.0
 
