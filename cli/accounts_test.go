@@ -44,8 +44,8 @@ func TestAccountsListFollowsPaging(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("-o json is not JSON: %v", err)
 	}
-	if len(got.Accounts) != 2500 || got.Accounts[2499]["id"] != "user-2499" || f.listCalls != 3 {
-		t.Fatalf("%d accounts in %d requests", len(got.Accounts), f.listCalls)
+	if len(got.Accounts) != 2500 || got.Accounts[2499]["id"] != "user-2499" || f.lists() != 3 {
+		t.Fatalf("%d accounts in %d requests", len(got.Accounts), f.lists())
 	}
 	if _, ok := got.Accounts[0]["authorized_at"]; !ok {
 		t.Fatal("fields of the API are not passed through")
@@ -68,8 +68,8 @@ func TestAccountsGetAndDelete(t *testing.T) {
 	srv := newServer(t, f)
 	r := runCLI(t, srv, nil, "", "accounts", "get", "user-0002")
 	r.want(t, 0, `"id": "user-0002"`, "")
-	if f.listCalls != 1 {
-		t.Fatalf("get read %d pages; the account is on the first", f.listCalls)
+	if f.lists() != 1 {
+		t.Fatalf("get read %d pages; the account is on the first", f.lists())
 	}
 	runCLI(t, srv, nil, "", "accounts", "get", "user-1200", "-o", "table").want(t, 0, "user-1200  ok", "")
 	runCLI(t, srv, nil, "", "accounts", "get", "nobody").want(t, 1, "", `account "nobody" not found`)

@@ -40,6 +40,14 @@ func newFakeAdmin(ids ...string) *fakeAdmin {
 	return f
 }
 
+// lists is how many account lists were served; a request the CLI gave up on may
+// still be finishing, so it is read under the lock.
+func (f *fakeAdmin) lists() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.listCalls
+}
+
 func (f *fakeAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/auth/signin" {
 		if f.noLogin {

@@ -20,15 +20,15 @@ func TestLoginWaitsUntilLinked(t *testing.T) {
 	srv := newServer(t, f)
 	r := runCLI(t, srv, nil, "", "login", "alice", "--interval=1ms", "--scope", "user-read-private streaming")
 	r.want(t, 0, srv.URL+"/auth/login?account=alice&scope=user-read-private+streaming\n", "Waiting up to 10m0s")
-	if !strings.Contains(r.stdout, "alice is linked") || f.listCalls != 3 {
-		t.Fatalf("after %d looks: %s", f.listCalls, r.stdout)
+	if !strings.Contains(r.stdout, "alice is linked") || f.lists() != 3 {
+		t.Fatalf("after %d looks: %s", f.lists(), r.stdout)
 	}
 
 	// Already ok before, unchanged: not a new link.
 	f2 := newFakeAdmin("bob")
 	srv2 := newServer(t, f2)
 	runCLI(t, srv2, nil, "", "login", "bob", "--interval=1ms", "--timeout=50ms").want(t, 1, "/auth/login?account=bob", "bob was not linked within 50ms (--timeout)")
-	if f2.listCalls < 2 {
+	if f2.lists() < 2 {
 		t.Fatal("login did not poll")
 	}
 
