@@ -157,8 +157,10 @@ func TestChaosTokenEndpointOutage(t *testing.T) {
 	e.startLoad()
 	e.run(pick(2*time.Second, 8*time.Second))
 	outage := pick(8*time.Second, 60*time.Second)
-	e.emu.must(t, "POST", "fail-token?status=503&count=-1", nil)
+	// The window opens before the fault is switched on: a token call answered while
+	// the switch is being made may already get a 503.
 	from := time.Now()
+	e.emu.must(t, "POST", "fail-token?status=503&count=-1", nil)
 	if full() {
 		e.note("token endpoint answers 503 for %s", outage)
 	} else {

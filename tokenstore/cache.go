@@ -8,7 +8,7 @@ import (
 
 // entry is everything a Source keeps for one account, in one place. Locking:
 //
-//   - state, lastGood, selfNotes and lastUsed are atomics: the request path reads
+//   - state, lastGood and lastUsed are atomics: the request path reads
 //     them without a lock. state is only replaced, never modified (cached is
 //     immutable).
 //   - flights, backoff and pending each have their own mutex, guarding only their
@@ -22,10 +22,7 @@ type entry struct {
 	// lastGood is the last token published, kept when state is dropped by an
 	// invalidation: it is served only if the store cannot be read to replace it.
 	lastGood atomic.Pointer[cached]
-	// selfNotes counts this Source's own invalidations still to come back through
-	// the subscription; they are skipped (the state is already current).
-	selfNotes atomic.Int32
-	lastUsed  atomic.Int64 // unix seconds, for eviction
+	lastUsed atomic.Int64 // unix seconds, for eviction
 
 	flights flights        // the account's single flight
 	backoff accountBackoff // token-endpoint backoff
@@ -142,14 +139,9 @@ func (c *cache) evict(keep string) {
 func (c *cache) len() int { return int(c.size.Load()) }
 
 // missedInvalidations marks every entry to be re-read from the store at its next
-// use (still served while that runs), and forgets the Source's own invalidations
-// still expected back: they may have been lost with the subscription.
+// use (still served while that runs).
 func (c *cache) missedInvalidations(now time.Time) {
 	c.recheckBefore.Store(now.UnixNano())
-	c.entries.Range(func(_, v any) bool {
-		v.(*entry).selfNotes.Store(0)
-		return true
-	})
 }
 
 // stale reports whether a snapshot checked at checkedAt may have missed an

@@ -10,43 +10,30 @@ import (
 
 // invalidations tells peers that an account's record changed and drops the cached
 // state of accounts peers changed. Every change is published: a refresh's write, a
-// pending write finally stored, a delivery, a seed, a delete. The Source's own
-// messages, coming back through the subscription, are skipped (entry.selfNotes).
+// pending write finally stored, a delivery, a seed, a delete. The Notifier does not
+// hand the Source its own messages back (its state is already current).
 type invalidations struct {
 	n     Notifier // nil: a single instance, nothing to tell
 	cache *cache
 	log   *slog.Logger
 }
 
-// publish announces a change of e's account that this Source skips when it comes
-// back (its own state is current).
+// publish announces a change of e's account to the peers.
 func (iv *invalidations) publish(ctx context.Context, e *entry) {
 	if iv.n == nil {
 		return
 	}
-	e.selfNotes.Add(1)
 	if err := iv.n.Publish(ctx, e.account); err != nil {
-		e.selfNotes.Add(-1)
 		iv.log.Warn("publishing an invalidation failed", "account", e.account, "error", err)
 	}
 }
 
 // forget drops the cached state of an account: its record changed (an admin write or
-// delete, or a peer's refresh), so the next request reads the store. The Source's own
-// messages, coming back, are skipped.
+// delete, or a peer's refresh), so the next request reads the store.
 func (iv *invalidations) forget(account string) {
 	e, ok := iv.cache.lookup(account)
 	if !ok {
 		return
-	}
-	for {
-		n := e.selfNotes.Load()
-		if n <= 0 {
-			break
-		}
-		if e.selfNotes.CompareAndSwap(n, n-1) {
-			return
-		}
 	}
 	e.state.Store(nil)
 }

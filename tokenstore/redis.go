@@ -17,7 +17,7 @@ import (
 //	{prefix}{<account>}:token   HASH  v = version (integer), r = the codec's record bytes
 //	{prefix}{<account>}:lock    STRING the refresh lock (bsm/redislock), TTL RedisLockerOptions.TTL
 //	{prefix}accounts            ZSET  every account id, score 0 (the List index)
-//	{prefix}invalidate          pub/sub channel; a message is an account id
+//	{prefix}invalidate          pub/sub channel; a message is "<account id> <publisher id>"
 //	{prefix}summary             STRING the account gauges' summary (JSON), from one replica
 //	{prefix}summary:claim       STRING which replica computes the next summary, TTL ≈ the scan interval
 //

@@ -2,9 +2,12 @@ package tokenstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,8 +18,11 @@ import (
 const redisPingEvery = 15 * time.Second
 
 // RedisNotifier is a Notifier on Redis pub/sub: channel {prefix}invalidate, one
-// message per changed account. In a Cluster, PUBLISH reaches the subscribers of
-// every node. It is safe for concurrent use.
+// message per changed account, "<account> <origin>", where origin is a random id
+// of the notifier that published it. Subscribe skips the notifier's own messages
+// by that id, and takes a message without an origin (a bare account id) as a
+// peer's. In a Cluster, PUBLISH reaches the subscribers of every node. It is safe
+// for concurrent use.
 //
 // Pub/sub delivers at most once: messages published while a subscriber is
 // disconnected are lost and cannot be known. Subscribe therefore returns on any
@@ -26,25 +32,28 @@ const redisPingEvery = 15 * time.Second
 type RedisNotifier struct {
 	client  redis.UniversalClient
 	channel string
+	origin  string // this notifier's id in its messages
 }
 
 // NewRedisNotifier returns a notifier on the channel under prefix (empty:
 // DefaultKeyPrefix).
 func NewRedisNotifier(client redis.UniversalClient, prefix string) *RedisNotifier {
-	return &RedisNotifier{client: client, channel: newRedisKeys(prefix).channel()}
+	var id [8]byte
+	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
+	return &RedisNotifier{client: client, channel: newRedisKeys(prefix).channel(), origin: hex.EncodeToString(id[:])}
 }
 
 // Publish implements Notifier.
 func (n *RedisNotifier) Publish(ctx context.Context, account string) error {
-	if err := n.client.Publish(ctx, n.channel, account).Err(); err != nil {
+	if err := n.client.Publish(ctx, n.channel, account+" "+n.origin).Err(); err != nil {
 		return fmt.Errorf("tokenstore: redis: publishing an invalidation of account %q: %w", account, err)
 	}
 	return nil
 }
 
 // Subscribe implements Notifier. It calls fn, one call at a time, for every valid
-// account id published until ctx ends (it then returns nil), or returns the error
-// that broke the subscription.
+// account id other notifiers publish until ctx ends (it then returns nil), or
+// returns the error that broke the subscription.
 func (n *RedisNotifier) Subscribe(ctx context.Context, fn func(account string)) error {
 	ps := n.client.Subscribe(ctx, n.channel)
 	defer ps.Close()
@@ -73,8 +82,11 @@ func (n *RedisNotifier) Subscribe(ctx context.Context, fn func(account string)) 
 			return fmt.Errorf("tokenstore: redis: invalidation subscription: %w", err)
 		}
 		pinged = false
-		if m, ok := msg.(*redis.Message); ok && ValidAccount(m.Payload) {
-			fn(m.Payload)
+		if m, ok := msg.(*redis.Message); ok {
+			account, origin, _ := strings.Cut(m.Payload, " ")
+			if origin != n.origin && ValidAccount(account) {
+				fn(account)
+			}
 		}
 	}
 }

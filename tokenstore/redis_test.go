@@ -579,9 +579,11 @@ func TestRedisNotifierOnMiniredis(t *testing.T) {
 }
 
 // subscribe starts n.Subscribe in the background and waits until it receives: it
-// publishes a probe until the probe comes back (pub/sub has no other "ready").
-func subscribe(t *testing.T, n *tokenstore.RedisNotifier) (<-chan string, func() error) {
+// publishes a probe from another notifier on the channel until the probe arrives
+// (pub/sub has no other "ready").
+func subscribe(t *testing.T, n *tokenstore.RedisNotifier, client redis.UniversalClient, prefix string) (<-chan string, func() error) {
 	t.Helper()
+	prober := tokenstore.NewRedisNotifier(client, prefix)
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan string, 100)
 	done := make(chan error, 1)
@@ -592,7 +594,7 @@ func subscribe(t *testing.T, n *tokenstore.RedisNotifier) (<-chan string, func()
 		if time.Now().After(deadline) {
 			t.Fatal("subscription not ready within 10s")
 		}
-		if err := n.Publish(context.Background(), probe); err != nil {
+		if err := prober.Publish(context.Background(), probe); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -622,8 +624,9 @@ func subscribe(t *testing.T, n *tokenstore.RedisNotifier) (<-chan string, func()
 func testRedisNotifier(t *testing.T, client redis.UniversalClient) {
 	prefix := testPrefix()
 	pub := tokenstore.NewRedisNotifier(client, prefix)
-	got1, stop1 := subscribe(t, tokenstore.NewRedisNotifier(client, prefix))
-	got2, _ := subscribe(t, tokenstore.NewRedisNotifier(client, prefix))
+	got1, stop1 := subscribe(t, tokenstore.NewRedisNotifier(client, prefix), client, prefix)
+	own := tokenstore.NewRedisNotifier(client, prefix)
+	got2, _ := subscribe(t, own, client, prefix)
 	ctx := context.Background()
 	for _, a := range []string{"acct-1", "bad}account", "acct-2"} {
 		if err := pub.Publish(ctx, a); err != nil {
@@ -657,11 +660,19 @@ func testRedisNotifier(t *testing.T, client redis.UniversalClient) {
 	if err := tokenstore.NewRedisNotifier(client, testPrefix()).Publish(ctx, "acct-3"); err != nil {
 		t.Fatal(err)
 	}
+	// A notifier's own messages do not come back to it; a bare account id (no
+	// origin) is a peer's.
+	if err := own.Publish(ctx, "acct-own"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Publish(ctx, prefix+"invalidate", "acct-bare").Err(); err != nil {
+		t.Fatal(err)
+	}
 	if err := pub.Publish(ctx, "acct-4"); err != nil {
 		t.Fatal(err)
 	}
-	if a := next(got2); a != "acct-4" {
-		t.Fatalf("received %q, want acct-4 (and nothing from another prefix)", a)
+	if got := []string{next(got2), next(got2)}; !slices.Contains(got, "acct-bare") || !slices.Contains(got, "acct-4") {
+		t.Fatalf("received %q, want acct-bare and acct-4 (nothing of its own, nothing from another prefix)", got)
 	}
 }
 
@@ -688,9 +699,10 @@ type replica struct {
 }
 
 type replicaOptions struct {
-	lock   tokenstore.RedisLockerOptions
-	notify bool
-	config func(*tokenstore.Config)
+	lock     tokenstore.RedisLockerOptions
+	notify   bool
+	deferRun bool // the test calls src.Run itself
+	config   func(*tokenstore.Config)
 }
 
 func newReplica(t testing.TB, client redis.UniversalClient, prefix string, sp tokenstore.Refresher, now func() time.Time, o replicaOptions) *replica {
@@ -715,7 +727,9 @@ func newReplica(t testing.TB, client redis.UniversalClient, prefix string, sp to
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("replica", fmt.Sprintf("%p", r))
 	}
 	r.src = tokenstore.NewSource(cfg)
-	r.src.Run()
+	if !o.deferRun {
+		r.src.Run()
+	}
 	t.Cleanup(r.src.Close)
 	return r
 }
@@ -838,6 +852,38 @@ func TestRedisDeliverOnOneReplicaIsSeenByAnother(t *testing.T) {
 	if old.AccessToken == "delivered-at" || sp.calls.Load() != 1 {
 		t.Fatalf("token calls = %d, want 1", sp.calls.Load())
 	}
+}
+
+// A replica whose own invalidation was published before its subscription was live
+// (so it never came back) still takes the next change a peer announces.
+func TestRedisOwnLostInvalidationHidesNoPeerChange(t *testing.T) {
+	m, c := newMiniredis(t)
+	ctx := context.Background()
+	prefix := testPrefix()
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
+	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
+	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true, deferRun: true})
+	if _, err := a.src.Seed(ctx, "default", sp.issue()); err != nil {
+		t.Fatal(err)
+	}
+	// B refreshes (and publishes) before it subscribes: its own message is lost.
+	if _, err := b.src.Token(ctx, "default"); err != nil {
+		t.Fatal(err)
+	}
+	b.src.Run()
+	channel := prefix + "invalidate"
+	waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
+	err := a.src.Deliver(ctx, "default", tokenstore.Delivery{
+		RefreshToken: sp.issue(), AccessToken: "delivered-at", Expiry: clk.Now().Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "replica B to serve the delivered token", func() bool {
+		c, err := b.src.Token(ctx, "default")
+		return err == nil && c.AccessToken == "delivered-at"
+	})
 }
 
 func TestRedisInvalidGrantRecoveredWhenPeerRotated(t *testing.T) {

@@ -152,7 +152,9 @@ type Lease interface {
 type Notifier interface {
 	// Publish announces a change of account.
 	Publish(ctx context.Context, account string) error
-	// Subscribe calls fn for every announced change until ctx ends.
+	// Subscribe calls fn for every change other Notifiers announce until ctx
+	// ends. A Notifier's own announcements need not come back to it; if they do,
+	// the Source only re-reads the record.
 	Subscribe(ctx context.Context, fn func(account string)) error
 }
 
