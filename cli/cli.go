@@ -27,6 +27,16 @@ type Env struct {
 	CheckConfig func(getenv func(string) string) error
 	// HTTPClient talks to the admin API (nil: one with a 30 s timeout).
 	HTTPClient *http.Client
+	// Now is the clock (nil: time.Now); events listen checks webhook timestamps
+	// against it.
+	Now func() time.Time
+}
+
+func (e *Env) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
 }
 
 const prog = "spotify-token-proxy"
@@ -53,6 +63,7 @@ func commands() []command {
 		{"token put", "ID --refresh-token-file F|-", "store a refresh token read from a file or stdin", tokenPut},
 		{"login", "ID [--timeout=10m]", "print the login link, wait until ID is linked", login},
 		{"events tail", "[--after=ID] [--once]", "print account events as they come", eventsTail},
+		{"events listen", "[--addr=HOST:PORT]", "receive webhooks: verify their signature, print the events", eventsListen},
 		{"check-config", "", "validate the environment as start-up does (exit 0, or 2)", checkConfig},
 		{"version", "", "print the version", version},
 	}

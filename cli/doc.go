@@ -8,6 +8,7 @@
 //	spotify-token-proxy token put ID --refresh-token-file F|-
 //	spotify-token-proxy login ID [--timeout=10m] [--scope=…]
 //	spotify-token-proxy events tail [--after=ID] [--once] [-o text|json]
+//	spotify-token-proxy events listen [--addr=HOST:PORT] [-o text|json]
 //	spotify-token-proxy check-config
 //	spotify-token-proxy version
 //
@@ -32,7 +33,11 @@
 // GET /admin/v1/events?after=<id>, whose answer is
 // {"events":[{"id","type","account","time",…}],"next":"<id>"}; it prints each
 // event once and keeps polling until interrupted (--once: until the list is
-// drained). check-config runs the proxy's own start-up validation (injected as
+// drained). events listen is the other end of WEBHOOK_URL, for trying webhooks
+// out: it verifies each delivery with WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE) as an
+// app would (events.Secret.Verify: signature and a timestamp within 5 minutes),
+// prints the event and answers 204, and answers 401 to anything else so the proxy
+// retries it. check-config runs the proxy's own start-up validation (injected as
 // [Env.CheckConfig]) and prints the effective settings, secrets redacted.
 //
 // Exit status: 0 success (and --help), 1 a failure talking to the proxy or a

@@ -5,7 +5,9 @@
 # stops everything and exits 0.
 #
 # Ports: LISTEN_ADDR (proxy, 127.0.0.1:8080), ADMIN_ADDR (admin, 127.0.0.1:9090),
-# EMULATOR_ADDR (emulator, 127.0.0.1:8090). BIN (default bin) holds the binaries.
+# EMULATOR_ADDR (emulator, 127.0.0.1:8090), WEBHOOK_ADDR (the webhook receiver,
+# `spotify-token-proxy events listen`, 127.0.0.1:8091). BIN (default bin) holds the
+# binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,9 +15,11 @@ BIN=${BIN:-bin}
 LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1:8080}
 ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:9090}
 EMULATOR_ADDR=${EMULATOR_ADDR:-127.0.0.1:8090}
+WEBHOOK_ADDR=${WEBHOOK_ADDR:-127.0.0.1:8091}
 LIFETIME=${DEMO_TOKEN_LIFETIME:-60s}
 AHEAD=${DEMO_REFRESH_AHEAD:-15s}
 ADMIN_TOKEN=${ADMIN_TOKEN:-demo-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')}
+WEBHOOK_SECRET=whsec_$(head -c 32 /dev/urandom | base64)
 PROXY="http://$LISTEN_ADDR"
 ADMIN="http://$ADMIN_ADDR"
 EMU="http://$EMULATOR_ADDR"
@@ -32,7 +36,7 @@ stop_all() {
 }
 on_signal() {
   trap '' INT TERM
-  printf '\ndemo: stopping the proxy and the emulator\n'
+  printf '\ndemo: stopping the proxy, the emulator and the webhook receiver\n'
   stop_all
   echo "demo: stopped"
   exit 0
@@ -55,6 +59,7 @@ check_port() { # VAR addr what
 check_port LISTEN_ADDR "$LISTEN_ADDR" "proxy"
 check_port ADMIN_ADDR "$ADMIN_ADDR" "admin listener"
 check_port EMULATOR_ADDR "$EMULATOR_ADDR" "Spotify emulator"
+check_port WEBHOOK_ADDR "$WEBHOOK_ADDR" "webhook receiver"
 [ -x "$BIN/spotify-token-proxy" ] && [ -x "$BIN/spotify-emulator" ] || die "$BIN/spotify-token-proxy and $BIN/spotify-emulator are missing: run make build (make demo does)"
 
 wait_http() { # url pid name
@@ -73,7 +78,18 @@ pids+=($!)
 emu_pid=$!
 wait_http "$EMU/_emulator/stats" "$emu_pid" emulator
 
+say "Starting a webhook receiver on http://$WEBHOOK_ADDR/ (spotify-token-proxy events listen): it verifies and prints account events"
+WEBHOOK_SECRET="$WEBHOOK_SECRET" "$BIN/spotify-token-proxy" events listen --addr "$WEBHOOK_ADDR" >"$work/webhooks.log" 2>&1 &
+pids+=($!)
+hook_pid=$!
+for _ in $(seq 1 150); do
+  grep -q "listening for webhooks" "$work/webhooks.log" 2>/dev/null && break
+  kill -0 "$hook_pid" 2>/dev/null || { echo "demo: the webhook receiver exited during start-up:" >&2; cat "$work/webhooks.log" >&2; exit 1; }
+  sleep 0.1
+done
+
 say "Starting spotify-token-proxy: proxy $PROXY, admin $ADMIN (embedded file store)"
+WEBHOOK_URL="http://$WEBHOOK_ADDR/" WEBHOOK_SECRET="$WEBHOOK_SECRET" \
 SPOTIFY_CLIENT_ID=demo-client SPOTIFY_CLIENT_SECRET=demo-secret \
 SPOTIFY_REFRESH_TOKEN=demo-refresh-token \
 SPOTIFY_API_URL="$EMU" SPOTIFY_ACCOUNTS_URL="$EMU" \
@@ -95,6 +111,13 @@ for who in alice bob; do
   curl -fsS -X POST "$EMU/_emulator/issue-refresh-token?scope=user-read-private%20user-modify-playback-state" |
     sed -E 's/.*"refresh_token":"([^"]+)".*/\1/' | cli token put "$who" --refresh-token-file -
 done
+
+say "The webhook receiver got the account events (account.linked for alice and bob)"
+for _ in $(seq 1 50); do
+  [ "$(grep -c 'account.linked' "$work/webhooks.log")" -ge 2 ] && break
+  sleep 0.1
+done
+grep 'account\.' "$work/webhooks.log" || echo "(no events yet: tail $work/webhooks.log)"
 
 say "GET /v1/me through the proxy, as the default account and as alice (no Authorization header from the caller)"
 echo "\$ curl $PROXY/v1/me"
@@ -121,7 +144,7 @@ cli accounts list
 
 cat <<EOF
 
-demo: ready — emulator pid $emu_pid, proxy pid $proxy_pid. It stays up until Ctrl-C. Try this:
+demo: ready — emulator pid $emu_pid, proxy pid $proxy_pid, webhook receiver pid $hook_pid. It stays up until Ctrl-C. Try this:
 
   # a call through the proxy as alice
   curl -H 'X-Spotify-Account: alice' $PROXY/v1/me
@@ -139,6 +162,13 @@ demo: ready — emulator pid $emu_pid, proxy pid $proxy_pid. It stays up until C
   curl -H 'X-Spotify-Account: alice' $PROXY/v1/me
   curl $EMU/_emulator/stats                   # refresh_calls went up
   grep refresh $work/proxy.log
+
+  # account events, as the webhook receiver prints them (verified with WEBHOOK_SECRET)
+  tail -f $work/webhooks.log
+  # revoke every refresh token: alice's next refresh fails, account.reauth_required arrives
+  curl -X POST $EMU/_emulator/revoke-refresh; curl -X POST $EMU/_emulator/revoke-access
+  curl -H 'X-Spotify-Account: alice' $PROXY/v1/me
+  $BIN/spotify-token-proxy events tail --once   # the same events, polled from the admin API
 
   # the logs
   tail -f $work/proxy.log $work/emulator.log

@@ -45,8 +45,8 @@ func TestDemoScriptStaysUpAndStopsCleanly(t *testing.T) {
 		t.Skip("end-to-end: builds the binaries and runs the demo")
 	}
 	bin := demoBinaries(t)
-	listen, admin, emu := freeAddr(t), freeAddr(t), freeAddr(t)
-	cmd := demoCommand(t, bin, "LISTEN_ADDR="+listen, "ADMIN_ADDR="+admin, "EMULATOR_ADDR="+emu)
+	listen, admin, emu, hooks := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	cmd := demoCommand(t, bin, "LISTEN_ADDR="+listen, "ADMIN_ADDR="+admin, "EMULATOR_ADDR="+emu, "WEBHOOK_ADDR="+hooks)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
@@ -65,13 +65,14 @@ func TestDemoScriptStaysUpAndStopsCleanly(t *testing.T) {
 	go func() {
 		defer close(readAll)
 		sc := bufio.NewScanner(stdout)
-		re := regexp.MustCompile(`^demo: ready — emulator pid (\d+), proxy pid (\d+)`)
+		re := regexp.MustCompile(`^demo: ready — emulator pid (\d+), proxy pid (\d+), webhook receiver pid (\d+)`)
 		for sc.Scan() {
 			out.Write([]byte(sc.Text() + "\n"))
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				e, _ := strconv.Atoi(m[1])
 				p, _ := strconv.Atoi(m[2])
-				ready <- []int{e, p}
+				h, _ := strconv.Atoi(m[3])
+				ready <- []int{e, p, h}
 			}
 		}
 	}()
@@ -106,10 +107,15 @@ func TestDemoScriptStaysUpAndStopsCleanly(t *testing.T) {
 		}
 	}
 	<-readAll
-	for _, want := range []string{"Admin token", "X-Spotify-Account: alice", "http://" + admin + "/", "accounts list", "/_emulator/revoke-access"} {
+	for _, want := range []string{"Admin token", "X-Spotify-Account: alice", "http://" + admin + "/", "accounts list", "/_emulator/revoke-access", "webhooks.log"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the demo's try-this list lacks %q", want)
 		}
+	}
+	// The tour shows the webhook receiver's verified account.linked events.
+	if !regexp.MustCompile(`account\.linked\s+alice\s+ok`).MatchString(out.String()) ||
+		!regexp.MustCompile(`account\.linked\s+bob\s+ok`).MatchString(out.String()) {
+		t.Errorf("the tour does not show the webhook receiver's account.linked events:\n%s", out.String())
 	}
 	if !strings.Contains(out.String(), "demo: stopped") {
 		t.Fatalf("no stop message:\n%s", out.String())
