@@ -3,7 +3,6 @@ package admin
 import (
 	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
 
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/syncbuf"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
@@ -112,24 +112,6 @@ func (n *fanout) Subscribe(ctx context.Context, fn func(string)) error {
 	return ctx.Err()
 }
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one replica: a Source over a FileStore, and its admin Server.
 type env struct {
 	clock *clock
@@ -138,7 +120,7 @@ type env struct {
 	src   *tokenstore.Source
 	reg   *prometheus.Registry
 	m     *metrics.Metrics
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	srv   *Server
 	h     http.Handler
 }
@@ -153,7 +135,7 @@ type envOption struct {
 
 func newEnv(t testing.TB, opt envOption) *env {
 	t.Helper()
-	e := &env{clock: opt.clock, store: opt.store, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &env{clock: opt.clock, store: opt.store, reg: prometheus.NewRegistry(), logs: &syncbuf.Buffer{}}
 	if e.clock == nil {
 		e.clock = newClock()
 	}

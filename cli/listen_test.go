@@ -1,65 +1,23 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/events"
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/syncbuf"
 )
-
-// watchedBuffer is an output the test reads while the command still writes to it.
-type watchedBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
-
-func newWatchedBuffer() *watchedBuffer { return &watchedBuffer{changed: make(chan struct{}, 1)} }
-
-func (b *watchedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	select {
-	case b.changed <- struct{}{}:
-	default:
-	}
-	return b.buf.Write(p)
-}
-
-func (b *watchedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor returns the first match of re in the output, waiting for writes.
-func (b *watchedBuffer) waitFor(t *testing.T, re *regexp.Regexp) []string {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		if m := re.FindStringSubmatch(b.String()); m != nil {
-			return m
-		}
-		select {
-		case <-b.changed:
-		case <-timeout:
-			t.Fatalf("no %s within 10s in:\n%s", re, b.String())
-		}
-	}
-}
 
 func TestEventsListenVerifiesAndPrints(t *testing.T) {
 	const secretText = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	secret, _ := events.ParseSecret(secretText)
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	out, errb := newWatchedBuffer(), newWatchedBuffer()
+	out, errb := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -68,7 +26,7 @@ func TestEventsListenVerifiesAndPrints(t *testing.T) {
 			Getenv: func(k string) string { return map[string]string{"WEBHOOK_SECRET": secretText}[k] },
 		})
 	}()
-	base := errb.waitFor(t, regexp.MustCompile(`listening for webhooks on (http://\S+/)`))[1]
+	base := waitFor(t, errb, regexp.MustCompile(`listening for webhooks on (http://\S+/)`))[1]
 
 	post := func(body, id string, sign events.Secret, at time.Time) int {
 		t.Helper()
@@ -87,13 +45,13 @@ func TestEventsListenVerifiesAndPrints(t *testing.T) {
 	if code := post(ev, "1764583200000-0", secret, now); code != http.StatusNoContent {
 		t.Fatalf("signed delivery: %d, want 204", code)
 	}
-	out.waitFor(t, regexp.MustCompile(`2026-12-01T10:00:00Z\s+account\.reauth_required\s+alice\s+reauth_required 1764583200000-0`))
+	waitFor(t, out, regexp.MustCompile(`2026-12-01T10:00:00Z\s+account\.reauth_required\s+alice\s+reauth_required 1764583200000-0`))
 
 	other, _ := events.ParseSecret("whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=")
 	if code := post(ev, "msg-forged", other, now); code != http.StatusUnauthorized {
 		t.Fatalf("delivery signed with another key: %d, want 401", code)
 	}
-	errb.waitFor(t, regexp.MustCompile(`refused a delivery \(msg-forged\): events: no webhook-signature matches`))
+	waitFor(t, errb, regexp.MustCompile(`refused a delivery \(msg-forged\): events: no webhook-signature matches`))
 	if code := post(ev, "msg-old", secret, now.Add(-time.Hour)); code != http.StatusUnauthorized {
 		t.Fatalf("replayed delivery: %d, want 401", code)
 	}
@@ -112,6 +70,16 @@ func TestEventsListenVerifiesAndPrints(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("events listen did not stop after its context ended")
 	}
+}
+
+// waitFor returns the first match of re in b, failing the test after 10s.
+func waitFor(t *testing.T, b *syncbuf.Buffer, re *regexp.Regexp) []string {
+	t.Helper()
+	m := b.WaitFor(re, 10*time.Second)
+	if m == nil {
+		t.Fatalf("no %s within 10s in:\n%s", re, b)
+	}
+	return m
 }
 
 func TestEventsListenNeedsTheSecret(t *testing.T) {

@@ -1,7 +1,6 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"encoding/base64"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/syncbuf"
 	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 )
@@ -128,37 +128,19 @@ func (r *receiver) setAnswer(fn func(n int, d delivery) int) {
 	r.mu.Unlock()
 }
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fixture is a Log on a backend with a manual clock and its own metrics.
 type fixture struct {
 	log   *Log
 	clock *testclock.Clock
 	m     *metrics.Metrics
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 }
 
 var t0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 
 func newFixture(t testing.TB, b Backend, clock *testclock.Clock, opts Options) *fixture {
 	t.Helper()
-	f := &fixture{clock: clock, m: metrics.New(prometheus.NewRegistry()), logs: &syncBuffer{}}
+	f := &fixture{clock: clock, m: metrics.New(prometheus.NewRegistry()), logs: &syncbuf.Buffer{}}
 	if f.clock == nil {
 		f.clock = testclock.New(t0)
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/syncbuf"
 )
 
 // demoBinaries builds the proxy and the emulator (as make build does) into a
@@ -48,7 +50,7 @@ func TestDemoScriptStaysUpAndStopsCleanly(t *testing.T) {
 	listen, admin, emu, hooks := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cmd := demoCommand(t, bin, "LISTEN_ADDR="+listen, "ADMIN_ADDR="+admin, "EMULATOR_ADDR="+emu, "WEBHOOK_ADDR="+hooks)
 	stdout, _ := cmd.StdoutPipe()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -60,7 +62,7 @@ func TestDemoScriptStaysUpAndStopsCleanly(t *testing.T) {
 	}()
 
 	ready := make(chan []int, 1)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	readAll := make(chan struct{})
 	go func() {
 		defer close(readAll)

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/internal/e2etest"
 	"github.com/spotify-token-proxy/spotify-token-proxy/internal/freeport"
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/syncbuf"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyemu"
 )
 
@@ -45,24 +45,6 @@ func binary(t *testing.T) string {
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	return freeport.Addr(t)
-}
-
-// syncBuffer collects a process's output safely.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // emulated is an in-process emulator on a test server that closes with the test.
@@ -95,7 +77,7 @@ func (e emulated) env(t *testing.T, extra map[string]string) map[string]string {
 // proc is a running proxy: its listeners and its output.
 type proc struct {
 	*e2etest.Process
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	listen string
 	admin  string
 }
@@ -104,7 +86,7 @@ type proc struct {
 // answers 200; the test's end kills it.
 func startProxy(t *testing.T, env map[string]string) *proc {
 	t.Helper()
-	p := &proc{logs: &syncBuffer{}, listen: freeAddr(t), admin: env["ADMIN_ADDR"]}
+	p := &proc{logs: &syncbuf.Buffer{}, listen: freeAddr(t), admin: env["ADMIN_ADDR"]}
 	if p.admin == "" { // a test that needs the address first (AUTH_REDIRECT_URL) picks it
 		p.admin = freeAddr(t)
 	}
