@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/internal/apierror"
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 )
 
 // Paging of GET /admin/v1/events.
@@ -55,6 +56,7 @@ func (l *Log) Handler() http.Handler {
 		}
 		evs, err := l.b.list(r.Context(), id, limit)
 		if err != nil {
+			l.m.StoreError(metrics.OpEvents)
 			l.log.Error("events: listing failed", "error", err)
 			apierror.Write(w, http.StatusServiceUnavailable, "ADMIN_STORE_UNAVAILABLE", "the event store failed; try again", 5*time.Second)
 			return

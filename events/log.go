@@ -157,6 +157,7 @@ func (l *Log) emit(ctx context.Context, e Event, once string) (Event, bool, erro
 	defer cancel()
 	e, stored, err := l.b.append(ctx, e, once)
 	if err != nil {
+		l.m.StoreError(metrics.OpEvents)
 		l.log.Error("events: an event could not be stored; it is lost", "type", string(e.Type), "account", e.Account, "error", err)
 		return e, false, err
 	}
@@ -185,6 +186,7 @@ func (l *Log) Deleted(ctx context.Context, account string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), emitTimeout)
 	defer cancel()
 	if err := l.b.forget(ctx, account); err != nil {
+		l.m.StoreError(metrics.OpEvents)
 		l.log.Warn("events: clearing the account's expiry mark failed", "account", account, "error", err)
 	}
 }
@@ -195,7 +197,11 @@ func (l *Log) Recent(ctx context.Context, limit int) ([]Entry, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
-	return l.b.recent(ctx, limit)
+	entries, err := l.b.recent(ctx, limit)
+	if err != nil {
+		l.m.StoreError(metrics.OpEvents)
+	}
+	return entries, err
 }
 
 // Run delivers events to the webhook until ctx ends. Without a webhook it returns
@@ -206,9 +212,14 @@ func (l *Log) Run(ctx context.Context) {
 	}
 	failing := false
 	for {
-		if err := l.b.startDelivery(ctx); err == nil {
+		err := l.b.startDelivery(ctx)
+		if err == nil {
 			break
-		} else if !failing {
+		}
+		if ctx.Err() == nil {
+			l.m.StoreError(metrics.OpEvents)
+		}
+		if !failing {
 			failing = true
 			l.log.Warn("events: cannot start delivery yet; retrying", "error", err)
 		}
@@ -219,6 +230,9 @@ func (l *Log) Run(ctx context.Context) {
 	var lastGauge time.Time
 	for {
 		next, err := l.d.step(ctx)
+		if err != nil && ctx.Err() == nil {
+			l.m.StoreError(metrics.OpEvents)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			failing = true

@@ -3,13 +3,16 @@ package events
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 )
 
 func newMiniredis(t testing.TB) redis.UniversalClient {
@@ -194,5 +197,31 @@ func TestRestartedReplicaResumesItsOwnEvents(t *testing.T) {
 	f2.step(t)
 	if got := up.deliveries(); len(got) != 1 || got[0].id != e.ID {
 		t.Fatalf("after the restart: %+v", got)
+	}
+}
+
+// A failing event store is counted as store_errors_total{op="events"}: a lost
+// emit, the page's recent list and the polling API.
+func TestRedisFailuresAreCounted(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	f := newFixture(t, NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "r1"}), testclock.New(t0), Options{})
+	ctx := context.Background()
+	storeErrors := func() float64 { return testutil.ToFloat64(f.m.StoreErrors.WithLabelValues(metrics.OpEvents)) }
+	if _, err := f.log.Emit(ctx, Event{Type: AccountLinked, Account: "a", Status: StatusOK}); err != nil || storeErrors() != 0 {
+		t.Fatalf("emit with the store up: %v, %v errors", err, storeErrors())
+	}
+	mr.SetError("LOADING Redis is loading the dataset in memory")
+	if _, err := f.log.Emit(ctx, Event{Type: AccountLinked, Account: "b", Status: StatusOK}); err == nil {
+		t.Fatal("emit with the store failing succeeded")
+	}
+	if _, err := f.log.Recent(ctx, 10); err == nil {
+		t.Fatal("recent with the store failing succeeded")
+	}
+	rec := httptest.NewRecorder()
+	f.log.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/admin/v1/events", nil))
+	if rec.Code != http.StatusServiceUnavailable || storeErrors() != 3 {
+		t.Fatalf("GET /admin/v1/events: %d; store errors %v, want 3", rec.Code, storeErrors())
 	}
 }

@@ -17,6 +17,10 @@ var (
 	DeliveryResults = []string{DeliveryDelivered, DeliveryRetried, DeliveryDropped}
 )
 
+// OpEvents is the store_errors_total op of the account event log (a Redis
+// Stream or the event file).
+const OpEvents = "events"
+
 // Webhook delivery results.
 const (
 	// DeliveryDelivered: the webhook answered 2xx.

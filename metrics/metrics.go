@@ -15,7 +15,7 @@ var (
 	RefreshTriggers = []string{TriggerAhead, TriggerExpired, TriggerUnauthorized, TriggerLogin, TriggerAdmin}
 	RefreshResults  = []string{ResultSuccess, ResultInvalidGrant, ResultError}
 	RaceOutcomes    = []string{RaceCoalesced, RacePeerRefreshed, RaceLockTimeout, RaceStaleWriteRejected, RaceInvalidGrantRecovered}
-	StoreOps        = []string{OpRead, OpWrite, OpDelete, OpList, OpLock, OpRateLimit}
+	StoreOps        = []string{OpRead, OpWrite, OpDelete, OpList, OpLock, OpRateLimit, OpEvents}
 	AccountStatuses = []string{"ok", "reauth_required"}
 	RetryResults    = []string{ResultSuccess, "failure"}
 )
