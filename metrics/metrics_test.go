@@ -80,7 +80,7 @@ func TestContractMetricsExistFromFirstScrape(t *testing.T) {
 	wantSeries := map[string]int{
 		"spotify_proxy_token_refreshes_total":       5 * 3,
 		"spotify_proxy_token_refresh_races_total":   5,
-		"spotify_proxy_store_errors_total":          6,
+		"spotify_proxy_store_errors_total":          7, // read write delete list lock ratelimit events
 		"spotify_proxy_accounts":                    2,
 		"spotify_proxy_upstream_retries_total":      3 * 2,
 		"spotify_proxy_rate_limited_requests_total": 2 * 2,
