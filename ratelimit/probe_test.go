@@ -179,6 +179,12 @@ func TestOneProbeAcrossReplicas(t *testing.T) {
 	srv := startRedis(t)
 	r := newReplicas(t, srv.Addr(), 3)
 	probe := startProbe(t, r)
+	for i, g := range r.gates {
+		s, err := g.Snapshot(context.Background())
+		if err != nil || s.Phase != PhaseProbing || s.ProbeElsewhere != (i != probe.gate) || s.Remaining != 0 {
+			t.Fatalf("replica %d while probing: %+v %v", i, s, err)
+		}
+	}
 	r.gates[probe.gate].Done(probe.pass, 200)
 	for range len(r.gates) - 1 {
 		a := r.next(t)

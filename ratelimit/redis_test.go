@@ -89,6 +89,9 @@ func TestRedisBudgetIsShared(t *testing.T) {
 	if err != nil || d < 59*time.Second || d > 61*time.Second {
 		t.Fatalf("fourth call across replicas: wait %v, err %v (want about 60s: the first call leaves the window)", d, err)
 	}
+	if u, err := b2.Usage(ctx); err != nil || u.Used != 3 || u.Limit != (Limit{N: 3, Per: time.Minute}) {
+		t.Fatalf("usage %+v %v", u, err)
+	}
 }
 
 func TestRedisBudgetPerAccount(t *testing.T) {
