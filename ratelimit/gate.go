@@ -168,7 +168,7 @@ func (g *Gate) wait(ctx context.Context) (Pass, error) {
 			if !now.Before(g.block.Until) {
 				if p, ok := g.elect(ctx); ok {
 					g.mu.Unlock()
-					return g.admitted(start, now, waited, p), nil
+					return g.admitted(start, g.clock.Now(), waited, p), nil
 				}
 				continue
 			}
