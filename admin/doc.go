@@ -103,6 +103,9 @@
 // URL in a read-only input, Delete asks for a confirmation first. The page also
 // shows the store's readiness and two panels fed by small interfaces, RateLimitState
 // and EventLog (Config.RateLimits, Config.Events); nil shows "not configured".
+// GateLimits is the RateLimitState of the rate-limit gates: per client id the phase
+// (open, blocked, probing, releasing), the block's reason, time left and end, and
+// the budget's use.
 // Posts are checked like /auth's (cross-site refused, session and its CSRF token).
 // The templates and the one stylesheet are embedded; an optional script adds Copy
 // buttons and nothing depends on it. Its pages are sent with

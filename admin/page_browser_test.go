@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
+	"github.com/spotify-token-proxy/spotify-token-proxy/ratelimit"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyemu"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
@@ -63,9 +65,12 @@ func TestBrowserOperatorPage(t *testing.T) {
 		RedirectURL: adminURL + "/auth/callback", Timeout: 10 * time.Second,
 	})
 	t.Cleanup(auth.CloseIdleConnections)
+	gate := ratelimit.NewGate(ratelimit.Config{App: testClientID, Clock: testclock.NewFake(c.Now())})
+	gate.Record(context.Background(), 90*time.Second, "QUOTA_EXCEEDED") // Spotify answered 429
 	e := newEnv(t, envOption{clock: c, admin: func(cfg *Config) {
 		cfg.Login, cfg.RedirectURL, cfg.Scopes = auth, adminURL+"/auth/callback", testScopes
 		cfg.RefreshTokenLifetime = 4380 * time.Hour
+		cfg.RateLimits = GateLimits(gate)
 	}})
 	adminSrv.Config.Handler = e.h
 	adminSrv.Start()
@@ -151,6 +156,9 @@ func TestBrowserOperatorPage(t *testing.T) {
 	}
 	if got := eval(rowsJS); got != `["alice:ok","bob:reauth_required","carol:ok"]` {
 		t.Fatalf("rows %s", got)
+	}
+	if got := eval(`document.querySelector("#ratelimits + table tbody td").textContent`); got != "blocked (QUOTA_EXCEEDED): 1m30s left" {
+		t.Fatalf("rate-limit panel: %q", got)
 	}
 	// The stylesheet applied (the CSP allows this origin's), and text is readable.
 	if bg := eval(`getComputedStyle(document.querySelector(".status.ok")).backgroundColor`); bg != "rgb(223, 243, 228)" {

@@ -7,8 +7,8 @@ import (
 
 // The operator page's panels for parts of the proxy that plug in from outside the
 // admin package. Each is a small interface in Config; nil shows "not configured".
-// They are empty today: the rate limiter fills in RateLimitState and the account
-// events fill in EventLog when they land, without changes to the page.
+// GateLimits (ratelimits.go) fills in RateLimitState from the rate-limit gates;
+// the account events fill in EventLog.
 
 // RateLimitState is what the operator page shows of the rate limiter.
 type RateLimitState interface {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/testclock"
+	"github.com/spotify-token-proxy/spotify-token-proxy/ratelimit"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
@@ -213,5 +216,55 @@ func TestOperatorPageFilterBudget(t *testing.T) {
 	ids, _ = rows(a.body)
 	if fmt.Sprint(ids) != fmt.Sprintf("[user-%04d]", n-1) || nextPage(a.body) != "" {
 		t.Fatalf("second page: %v, next %q", ids, nextPage(a.body))
+	}
+}
+
+// The rate-limit panel follows the gate: open, then the block a 429 from Spotify
+// imposed (its reason, time left and end), the probe after it, and the budget's use.
+func TestOperatorPageShowsRateLimitBlock(t *testing.T) {
+	clock := testclock.NewFake(time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC))
+	budget := ratelimit.NewMemoryBudget(ratelimit.Limit{N: 150, Per: 30 * time.Second}, ratelimit.Limit{N: 50, Per: 30 * time.Second}, clock)
+	gate := ratelimit.NewGate(ratelimit.Config{App: "client-abc", Budget: budget, Clock: clock})
+	p := newPageEnv(t, func(c *Config) { c.RateLimits = GateLimits(gate) })
+	p.signIn(t, "/")
+	panel := func() string {
+		t.Helper()
+		a := p.b.get(t, "/")
+		_, after, _ := strings.Cut(a.body, `<h2 id="ratelimits">`)
+		panel, _, _ := strings.Cut(after, "</section>")
+		return panel
+	}
+	ctx := context.Background()
+	for range 2 {
+		pass, err := gate.Admit(ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate.Done(pass, 200)
+	}
+	for _, want := range []string{`<th scope="row">app client-abc</th><td>open</td><td>not blocked</td>`,
+		`<th scope="row">budget of app client-abc</th><td>2 of 150 calls used in the last 30s; each account at most 50 per 30s</td>`} {
+		if got := panel(); !strings.Contains(got, want) {
+			t.Fatalf("before the 429: want %s in\n%s", want, got)
+		}
+	}
+
+	gate.Record(ctx, 30*time.Second, "QUOTA_EXCEEDED") // what the proxy does on Spotify's 429
+	clock.Advance(3 * time.Second)
+	want := `<th scope="row">app client-abc</th><td>blocked (QUOTA_EXCEEDED): 27s left</td><td>2026-07-01 12:00:30 UTC</td>`
+	if got := panel(); !strings.Contains(got, want) {
+		t.Fatalf("after the 429: want %s in\n%s", want, got)
+	}
+	clock.Advance(27 * time.Second)
+	probe, err := gate.Admit(ctx, "alice")
+	if err != nil || !probe.Probe() {
+		t.Fatalf("probe: %v", err)
+	}
+	if got := panel(); !strings.Contains(got, "<td>probing: a request of this replica tests Spotify</td><td>not blocked</td>") {
+		t.Fatalf("while probing:\n%s", got)
+	}
+	gate.Done(probe, 200)
+	if got := panel(); !strings.Contains(got, "<td>open</td>") {
+		t.Fatalf("after the probe's 200:\n%s", got)
 	}
 }

@@ -53,6 +53,9 @@ type Budget interface {
 	// Take takes one call for account and returns 0, or takes nothing and returns
 	// how long until one may be taken.
 	Take(ctx context.Context, account string) (time.Duration, error)
+	// Usage returns the limits and the calls in the app-wide window now, for
+	// display; it takes nothing. Its limits are valid even with an error.
+	Usage(ctx context.Context) (BudgetUsage, error)
 }
 
 // windowScript: KEYS the app's window and the account's (ZSETs of call times in
@@ -118,6 +121,28 @@ func (b *RedisBudget) Take(ctx context.Context, account string) (time.Duration, 
 	return time.Duration(ms) * time.Millisecond, nil
 }
 
+// usageScript: KEYS[1] the app's window; ARGV its window (ms). The calls in it now,
+// by Redis's clock.
+var usageScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZCOUNT', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')
+`)
+
+// Usage implements Budget.
+func (b *RedisBudget) Usage(ctx context.Context) (BudgetUsage, error) {
+	u := BudgetUsage{Limit: b.app, PerAccount: b.perAccount, Used: -1}
+	if b.app.IsZero() {
+		return u, nil
+	}
+	n, err := usageScript.Run(ctx, b.client, []string{b.key}, held(b.app).Milliseconds()).Int()
+	if err != nil {
+		return u, fmt.Errorf("ratelimit: redis budget: %w", err)
+	}
+	u.Used = n
+	return u, nil
+}
+
 // MemoryBudget is the same sliding-window log in one process (the file store has
 // one replica).
 type MemoryBudget struct {
@@ -158,6 +183,20 @@ func wait(log []time.Time, l Limit, now time.Time) ([]time.Time, time.Duration) 
 		return log, 0
 	}
 	return log, log[len(log)-l.N].Add(held(l)).Sub(now)
+}
+
+// Usage implements Budget.
+func (b *MemoryBudget) Usage(context.Context) (BudgetUsage, error) {
+	u := BudgetUsage{Limit: b.app, PerAccount: b.perAccount, Used: -1}
+	if b.app.IsZero() {
+		return u, nil
+	}
+	now := b.clock.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.appLog, _ = wait(b.appLog, b.app, now)
+	u.Used = len(b.appLog)
+	return u, nil
 }
 
 // Take implements Budget.

@@ -32,17 +32,6 @@ type Block struct {
 	Reason string // Spotify's reason, such as QUOTA_EXCEEDED, or ""
 }
 
-// Sharer shares an app's blocks among replicas.
-type Sharer interface {
-	// Share stores b for app unless a later block is stored, tells every replica,
-	// and returns the block in force.
-	Share(ctx context.Context, app string, b Block) (Block, error)
-	// Follow calls fn with the stored block when the subscription starts, then
-	// with every block any replica shares, until ctx ends (nil) or the
-	// subscription fails (the error).
-	Follow(ctx context.Context, app string, fn func(Block)) error
-}
-
 // Config configures a Gate.
 type Config struct {
 	// App is the Spotify client id whose calls the gate holds.
@@ -55,6 +44,12 @@ type Config struct {
 	ReleaseInterval time.Duration
 	// Sharer shares blocks with the other replicas; nil keeps them in process.
 	Sharer Sharer
+	// Prober elects one probe among all replicas when a block ends (probe.go);
+	// nil: each replica sends its own probe.
+	Prober Prober
+	// ProbeLease is how long an elected probe holds the other replicas before one
+	// of them may probe instead (its replica may have died). Zero means 10s.
+	ProbeLease time.Duration
 	// Budget is the optional shared call budget; nil: none (no store round trip).
 	Budget Budget
 	// ShareTimeout bounds recording a block in the store. Zero means 1s.
@@ -78,7 +73,9 @@ func (r *Rejected) Error() string {
 // Pass is an admitted request. Hand it back to Done with the status Spotify
 // answered.
 type Pass struct {
-	probe uint64 // non-zero: this request goes first after a block
+	probe  uint64    // non-zero: this request goes first after a block
+	until  time.Time // probe: the end of the block it probes
+	leased bool      // probe: elected through the Prober, which hears its answer
 }
 
 // Probe reports whether the request is the first one after a block.
@@ -89,7 +86,7 @@ type phase uint8
 const (
 	phaseOpen    phase = iota // calls go
 	phaseBlocked              // no call before block.Until; then one probe
-	phaseProbing              // the probe is out; the others wait for its answer
+	phaseProbing              // the probe is out (here or on another replica); the others wait for its answer
 	phasePacing               // released one per ReleaseInterval until pacingEnd
 )
 
@@ -98,6 +95,7 @@ const (
 // Admit costs one atomic load.
 type Gate struct {
 	cfg    Config
+	id     string // this gate's name in probe leases
 	clock  Clock
 	m      *metrics.Metrics
 	log    *slog.Logger
@@ -109,6 +107,7 @@ type Gate struct {
 	changed   chan struct{} // closed and replaced on every change of phase or block
 	waiting   int           // requests parked in wait
 	probeID   uint64
+	remote    time.Time // probing: another replica's probe holds the lease until then (zero: the probe is here)
 	nextSlot  time.Time // pacing: the next free release slot
 	pacingEnd time.Time // pacing: when the backlog of waiters has been released
 }
@@ -121,13 +120,16 @@ func NewGate(cfg Config) *Gate {
 	if cfg.ShareTimeout <= 0 {
 		cfg.ShareTimeout = time.Second
 	}
+	if cfg.ProbeLease <= 0 {
+		cfg.ProbeLease = 10 * time.Second
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Gate{cfg: cfg, clock: cfg.Clock, m: cfg.Metrics, log: cfg.Logger, changed: make(chan struct{})}
+	return &Gate{cfg: cfg, id: newGateID(), clock: cfg.Clock, m: cfg.Metrics, log: cfg.Logger, changed: make(chan struct{})}
 }
 
 // Admit decides whether a request for account may call Spotify now, waiting when
@@ -161,15 +163,14 @@ func (g *Gate) wait(ctx context.Context) (Pass, error) {
 		switch g.phase {
 		case phaseOpen:
 			g.mu.Unlock()
-			return g.admitted(start, now, waited, 0), nil
+			return g.admitted(start, now, waited, Pass{}), nil
 		case phaseBlocked:
 			if !now.Before(g.block.Until) {
-				g.phase = phaseProbing
-				g.probeID++
-				id := g.probeID
-				g.broadcast()
-				g.mu.Unlock()
-				return g.admitted(start, now, waited, id), nil
+				if p, ok := g.elect(ctx); ok {
+					g.mu.Unlock()
+					return g.admitted(start, g.clock.Now(), waited, p), nil
+				}
+				continue
 			}
 			remaining := g.block.Until.Sub(now)
 			if now.Sub(start)+remaining > g.cfg.MaxWait {
@@ -183,7 +184,14 @@ func (g *Gate) wait(ctx context.Context) (Pass, error) {
 			}
 			timer = g.clock.After(remaining)
 		case phaseProbing:
-			// Wait for the probe's answer.
+			// Wait for the probe's answer; another replica's only as long as its lease.
+			if !g.remote.IsZero() {
+				if !now.Before(g.remote) {
+					g.phase = phaseBlocked // the lease ended unanswered: elect again
+					continue
+				}
+				timer = g.clock.After(g.remote.Sub(now))
+			}
 		case phasePacing:
 			if !now.Before(g.pacingEnd) && !now.Before(g.nextSlot) {
 				g.phase = phaseOpen
@@ -198,7 +206,7 @@ func (g *Gate) wait(ctx context.Context) (Pass, error) {
 			g.nextSlot = slot.Add(g.cfg.ReleaseInterval)
 			if !slot.After(now) {
 				g.mu.Unlock()
-				return g.admitted(start, now, waited, 0), nil
+				return g.admitted(start, now, waited, Pass{}), nil
 			}
 			g.waiting++
 			g.mu.Unlock()
@@ -215,7 +223,7 @@ func (g *Gate) wait(ctx context.Context) (Pass, error) {
 			g.waiting--
 			if g.phase == phasePacing || g.phase == phaseOpen {
 				g.mu.Unlock()
-				return g.admitted(start, g.clock.Now(), waited, 0), nil
+				return g.admitted(start, g.clock.Now(), waited, Pass{}), nil
 			}
 			continue // a new block came while this request waited for its slot
 		}
@@ -237,12 +245,12 @@ func (g *Gate) wait(ctx context.Context) (Pass, error) {
 	}
 }
 
-func (g *Gate) admitted(start, now time.Time, waited bool, probe uint64) Pass {
+func (g *Gate) admitted(start, now time.Time, waited bool, p Pass) Pass {
 	if waited {
 		g.m.RateLimitedRequest(metrics.OutcomeWaited, metrics.CauseUpstream429)
 		g.m.RateLimitWaited(now.Sub(start))
 	}
-	return Pass{probe: probe}
+	return p
 }
 
 // spend takes a slot of the budget, waiting for one within MaxWait.
@@ -284,62 +292,36 @@ func (g *Gate) spend(ctx context.Context, account string) error {
 // Done reports how Spotify answered an admitted request: its status, or 0 when
 // none came (connection error, the caller left, the request was not sent). Only
 // the probe's answer matters: a 429 keeps the block (Record renews it), any other
-// answer releases the waiting requests at the paced rate, and no answer lets the
-// next request probe.
+// answer releases the waiting requests at the paced rate (on every replica, when
+// the probe was elected through the Prober), and no answer lets the next request
+// probe.
 func (g *Gate) Done(p Pass, status int) {
 	if p.probe == 0 {
 		return
 	}
+	if p.leased {
+		g.finish(p, status) // first, so the lease is free when this replica elects again
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.phase != phaseProbing || g.probeID != p.probe {
-		return // a block arrived meanwhile
+		return // a block or a release arrived meanwhile
 	}
 	if status == 0 || status == 429 {
 		g.phase = phaseBlocked
-	} else {
-		now := g.clock.Now()
-		g.phase = phasePacing
-		g.nextSlot = now
-		g.pacingEnd = now.Add(time.Duration(g.waiting) * g.cfg.ReleaseInterval)
+		g.broadcast()
+		return
 	}
-	g.broadcast()
+	g.release()
 }
 
-// Record records a 429 from Spotify with its Retry-After and reason: the block
-// holds this replica at once, and the other replicas through the Sharer. A store
-// that fails is counted and logged; the block then holds this replica only.
-func (g *Gate) Record(ctx context.Context, retryAfter time.Duration, reason string) {
-	b := Block{Until: g.clock.Now().Add(retryAfter), Reason: reason}
-	g.Observe(b)
-	if g.cfg.Sharer == nil {
-		return
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShareTimeout)
-	defer cancel()
-	got, err := g.cfg.Sharer.Share(sctx, g.cfg.App, b)
-	if err != nil {
-		g.m.StoreError(metrics.OpRateLimit)
-		g.log.Warn("sharing a rate limit block failed; it holds this replica only", "until", b.Until, "error", err)
-		return
-	}
-	g.Observe(got)
-}
-
-// Observe applies a block learnt from this replica or another: a later one
-// replaces the one known, an earlier one changes nothing.
-func (g *Gate) Observe(b Block) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !b.Until.After(g.block.Until) {
-		return
-	}
-	g.block = b
-	g.m.SetRateLimitBlockedUntil(b.Until)
-	if b.Until.After(g.clock.Now()) {
-		g.phase = phaseBlocked
-		g.active.Store(true)
-	}
+// release starts the paced release of the waiting requests; g.mu is held.
+func (g *Gate) release() {
+	now := g.clock.Now()
+	g.phase = phasePacing
+	g.remote = time.Time{}
+	g.nextSlot = now
+	g.pacingEnd = now.Add(time.Duration(g.waiting) * g.cfg.ReleaseInterval)
 	g.broadcast()
 }
 
@@ -353,26 +335,4 @@ func (g *Gate) Blocked() Block {
 func (g *Gate) broadcast() {
 	close(g.changed)
 	g.changed = make(chan struct{})
-}
-
-// Follow keeps the gate in step with the blocks the other replicas share, until
-// ctx ends. A broken subscription is counted, logged and started again after a
-// second. Without a Sharer it returns at once.
-func (g *Gate) Follow(ctx context.Context) {
-	if g.cfg.Sharer == nil {
-		return
-	}
-	for {
-		err := g.cfg.Sharer.Follow(ctx, g.cfg.App, g.Observe)
-		if ctx.Err() != nil {
-			return
-		}
-		g.m.StoreError(metrics.OpRateLimit)
-		g.log.Warn("rate limit subscription failed; blocks from other replicas are missed until it is back", "error", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-g.clock.After(time.Second):
-		}
-	}
 }

@@ -275,6 +275,10 @@ func (failingBudget) Take(context.Context, string) (time.Duration, error) {
 	return 0, errors.New("connection refused")
 }
 
+func (failingBudget) Usage(context.Context) (BudgetUsage, error) {
+	return BudgetUsage{Used: -1}, errors.New("connection refused")
+}
+
 func TestBudgetFailsOpen(t *testing.T) {
 	g, _, m := newTestGate(t, Config{Budget: failingBudget{}})
 	if _, err := g.Admit(context.Background(), "a"); err != nil {
@@ -290,7 +294,7 @@ type failingSharer struct{}
 func (failingSharer) Share(context.Context, string, Block) (Block, error) {
 	return Block{}, errors.New("connection refused")
 }
-func (failingSharer) Follow(context.Context, string, func(Block)) error {
+func (failingSharer) Follow(context.Context, string, func(Notice)) error {
 	return errors.New("connection refused")
 }
 

@@ -15,7 +15,10 @@ import (
 // Redis layout (prefix is KEY_PREFIX):
 //
 //	{prefix}{ratelimit:<client id>}:block   STRING "<until, unix ms> <reason>", expires a minute after until
-//	{prefix}ratelimit                       pub/sub channel; a message is "<client id> <until ms> <reason>"
+//	{prefix}{ratelimit:<client id>}:probe   STRING the probe lease, "<owner> <until ms> <lease end ms>", or
+//	                                        "released <until ms>" once a probe after that block was answered (probe.go)
+//	{prefix}ratelimit                       pub/sub channel; a message is "<client id> <until ms> <reason>" (a block)
+//	                                        or "<client id> released <until ms>" (a release)
 //
 // shareScript: KEYS[1] the block key; ARGV until (unix ms), reason, TTL ms,
 // channel, client id. It moves the block only later, publishes a change, and
@@ -87,8 +90,9 @@ func (r *RedisBlocks) Load(ctx context.Context, app string) (Block, error) {
 }
 
 // Follow implements Sharer: it reads the stored block at every (re)subscription,
-// so a block shared while this replica was disconnected is not missed.
-func (r *RedisBlocks) Follow(ctx context.Context, app string, fn func(Block)) error {
+// so a block shared while this replica was disconnected is not missed. (A release
+// missed meanwhile is learnt from the probe key at the next election.)
+func (r *RedisBlocks) Follow(ctx context.Context, app string, fn func(Notice)) error {
 	ps := r.client.Subscribe(ctx, r.channel)
 	defer ps.Close()
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
@@ -120,14 +124,27 @@ func (r *RedisBlocks) Follow(ctx context.Context, app string, fn func(Block)) er
 			if err != nil {
 				return err
 			}
-			fn(b)
+			fn(Notice{Block: b})
 		case *redis.Message:
-			id, rest, _ := strings.Cut(m.Payload, " ")
-			if b, ok := parseBlock(rest); ok && id == app {
-				fn(b)
+			if n, ok := parseNotice(m.Payload, app); ok {
+				fn(n)
 			}
 		}
 	}
+}
+
+// parseNotice reads a message of the channel about app.
+func parseNotice(payload, app string) (Notice, bool) {
+	id, rest, _ := strings.Cut(payload, " ")
+	if id != app {
+		return Notice{}, false
+	}
+	if ms, ok := strings.CutPrefix(rest, "released "); ok {
+		n, err := strconv.ParseInt(ms, 10, 64)
+		return Notice{Block: Block{Until: time.UnixMilli(n)}, Released: true}, err == nil
+	}
+	b, ok := parseBlock(rest)
+	return Notice{Block: b}, ok
 }
 
 // parseBlock reads "<until ms> <reason>".

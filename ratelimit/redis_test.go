@@ -53,7 +53,7 @@ func TestSharedBlockReachesTheOtherReplica(t *testing.T) {
 	a, b := mk(), mk()
 	learnt := make(chan Block, 4)
 	go func() {
-		_ = b.cfg.Sharer.Follow(ctx, "app", func(bl Block) { b.Observe(bl); learnt <- bl })
+		_ = b.cfg.Sharer.Follow(ctx, "app", func(n Notice) { b.Observe(n.Block); learnt <- n.Block })
 	}()
 	<-learnt // the subscription started (the stored block, none yet)
 	a.Record(ctx, time.Minute, "")
@@ -66,7 +66,9 @@ func TestSharedBlockReachesTheOtherReplica(t *testing.T) {
 	}
 	// A replica that subscribes later reads the stored block.
 	late := mk()
-	go func() { _ = late.cfg.Sharer.Follow(ctx, "app", func(bl Block) { late.Observe(bl); learnt <- bl }) }()
+	go func() {
+		_ = late.cfg.Sharer.Follow(ctx, "app", func(n Notice) { late.Observe(n.Block); learnt <- n.Block })
+	}()
 	<-learnt
 	if _, err := late.Admit(ctx, "x"); err == nil {
 		t.Fatal("a replica that joined during the block is not held")
@@ -86,6 +88,9 @@ func TestRedisBudgetIsShared(t *testing.T) {
 	d, err := b2.Take(ctx, "a")
 	if err != nil || d < 59*time.Second || d > 61*time.Second {
 		t.Fatalf("fourth call across replicas: wait %v, err %v (want about 60s: the first call leaves the window)", d, err)
+	}
+	if u, err := b2.Usage(ctx); err != nil || u.Used != 3 || u.Limit != (Limit{N: 3, Per: time.Minute}) {
+		t.Fatalf("usage %+v %v", u, err)
 	}
 }
 
@@ -117,5 +122,75 @@ func TestRedisBudgetDownFailsOpen(t *testing.T) {
 	if _, err := NewRedisBlocks(c, "p:", nil).Share(context.Background(), "app", Block{Until: t0}); err == nil ||
 		!strings.Contains(err.Error(), "ratelimit: redis") {
 		t.Fatalf("share with Redis down: %v", err)
+	}
+}
+
+// The probe lease: one owner at a time until its end; only the owner frees it; a
+// 200 marks the block released and publishes it; a later block wins.
+func TestRedisProbeLease(t *testing.T) {
+	mr, c := newMiniredis(t)
+	now := t0
+	r := NewRedisBlocks(c, "p:", func() time.Time { return now })
+	ctx := context.Background()
+	until := t0.Add(-time.Second) // the block that ended
+	if _, err := r.Share(ctx, "app", Block{Until: until}); err != nil {
+		t.Fatal(err)
+	}
+	lease := func(owner string) Lease {
+		t.Helper()
+		l, err := r.Lease(ctx, "app", until, owner, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if l := lease("a-1"); l.Outcome != LeaseTaken || !l.Expires.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("first: %+v", l)
+	}
+	if k := r.ProbeKey("app"); k != "p:{ratelimit:app}:probe" || mr.TTL(k) <= 10*time.Second {
+		t.Fatalf("key %q ttl %v", k, mr.TTL(k))
+	}
+	if l := lease("b-1"); l.Outcome != LeaseHeld || !l.Expires.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("second: %+v", l)
+	}
+	if err := r.Finish(ctx, "app", until, "b-1", false); err != nil || !mr.Exists(r.ProbeKey("app")) {
+		t.Fatalf("another owner freed the lease: %v", err)
+	}
+	if err := r.Finish(ctx, "app", until, "a-1", false); err != nil || mr.Exists(r.ProbeKey("app")) {
+		t.Fatalf("the owner did not free the lease: %v", err)
+	}
+	lease("a-2")
+	now = now.Add(10 * time.Second) // a-2's lease ends unanswered
+	if l := lease("b-2"); l.Outcome != LeaseTaken {
+		t.Fatalf("after the lease's end: %+v", l)
+	}
+
+	sub := c.Subscribe(ctx, "p:ratelimit")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Finish(ctx, "app", until, "b-2", true); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := sub.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := parseNotice(msg.Payload, "app"); !ok || !n.Released || n.Block.Until.UnixMilli() != until.UnixMilli() {
+		t.Fatalf("release message %q", msg.Payload)
+	}
+	if l := lease("c-1"); l.Outcome != LeaseReleased {
+		t.Fatalf("after the release: %+v", l)
+	}
+	later := Block{Until: t0.Add(time.Minute), Reason: "QUOTA_EXCEEDED"}
+	if _, err := r.Share(ctx, "app", later); err != nil {
+		t.Fatal(err)
+	}
+	if l := lease("c-2"); l.Outcome != LeaseBlocked || !l.Block.Until.Equal(later.Until) || l.Block.Reason != later.Reason {
+		t.Fatalf("with a later block: %+v", l)
+	}
+	if _, ok := parseNotice("other 123 ", "app"); ok {
+		t.Fatal("another app's message was read")
 	}
 }

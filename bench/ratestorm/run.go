@@ -91,7 +91,8 @@ func run(ctx context.Context, sc scenario) (*result, error) {
 		cfg := proxy.Config{Upstream: api, Tokens: staticTokens{tokenstore.NewCredential(tok, time.Now().Add(time.Hour), "")},
 			Metrics: m, UpstreamRetries: sc.retries, AllowedHosts: nil}
 		if sc.guard {
-			gc := ratelimit.Config{App: "storm", MaxWait: sc.maxWait, Metrics: m, Sharer: ratelimit.NewRedisBlocks(client, "storm:", nil)}
+			blocks := ratelimit.NewRedisBlocks(client, "storm:", nil)
+			gc := ratelimit.Config{App: "storm", MaxWait: sc.maxWait, Metrics: m, Sharer: blocks, Prober: blocks}
 			if !sc.budget.IsZero() {
 				gc.Budget = ratelimit.NewRedisBudget(client, "storm:", "storm", sc.budget, ratelimit.Limit{})
 			}

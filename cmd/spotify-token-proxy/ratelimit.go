@@ -11,15 +11,16 @@ import (
 )
 
 // newRateLimitGate builds the gate of the app's calls to Spotify: with Redis the
-// block is shared through it and the budget kept in it; with the file store both
-// are in process. It follows the other replicas' blocks until ctx ends.
+// block is shared through it, the one probe after a block elected in it and the
+// budget kept in it; with the file store all are in process. It follows the other
+// replicas' blocks until ctx ends.
 func newRateLimitGate(ctx context.Context, cfg *config.Config, st *stores, m *metrics.Metrics, log *slog.Logger) *ratelimit.Gate {
 	gc := ratelimit.Config{App: cfg.ClientID, MaxWait: cfg.RateLimitMaxWait, Metrics: m, Logger: log}
 	budgeted := !cfg.RateLimit.IsZero() || !cfg.RateLimitPerAccount.IsZero()
 	var blocks *ratelimit.RedisBlocks
 	if st.redis != nil {
 		blocks = ratelimit.NewRedisBlocks(st.redis, cfg.KeyPrefix, nil)
-		gc.Sharer = blocks
+		gc.Sharer, gc.Prober = blocks, blocks
 		if budgeted {
 			gc.Budget = ratelimit.NewRedisBudget(st.redis, cfg.KeyPrefix, cfg.ClientID, cfg.RateLimit, cfg.RateLimitPerAccount)
 		}

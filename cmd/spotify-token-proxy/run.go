@@ -136,6 +136,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		PublicAdminURL: cfg.PublicAdminURL, SessionTTL: cfg.AdminSessionTTL, Pprof: cfg.Pprof,
 		RefreshTokenLifetime: cfg.RefreshTokenLifetime,
 		Events:               evlog, EventsHandler: evlog.Handler(), EventLog: recentEvents{evlog},
+		RateLimits: admin.GateLimits(gate),
 	})
 
 	proxyLn, err := net.Listen("tcp", cfg.ListenAddr)
