@@ -102,7 +102,7 @@
 // (GET /auth/login?account=…), Login link starts a login and shows the authorize
 // URL in a read-only input, Delete asks for a confirmation first. The page also
 // shows the store's readiness and two panels fed by small interfaces, RateLimitState
-// and EventLog (Config.RateLimits, Config.Events); nil shows "not configured".
+// and EventLog (Config.RateLimits, Config.EventLog); nil shows "not configured".
 // GateLimits is the RateLimitState of the rate-limit gates: per client id the phase
 // (open, blocked, probing, releasing), the block's reason, time left and end, and
 // the budget's use.
