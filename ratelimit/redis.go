@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/redissub"
 )
 
 // Redis layout (prefix is KEY_PREFIX):
@@ -93,44 +94,25 @@ func (r *RedisBlocks) Load(ctx context.Context, app string) (Block, error) {
 // so a block shared while this replica was disconnected is not missed. (A release
 // missed meanwhile is learnt from the probe key at the next election.)
 func (r *RedisBlocks) Follow(ctx context.Context, app string, fn func(Notice)) error {
-	ps := r.client.Subscribe(ctx, r.channel)
-	defer ps.Close()
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	pinged := false
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var ne net.Error
-		switch {
-		case err != nil && errors.As(err, &ne) && ne.Timeout():
-			if pinged {
-				return fmt.Errorf("ratelimit: redis: subscription: no answer to a ping for %s", pingEvery)
-			}
-			if err := ps.Ping(ctx); err != nil {
-				return fmt.Errorf("ratelimit: redis: subscription: %w", err)
-			}
-			pinged = true
-			continue
-		case err != nil:
-			return fmt.Errorf("ratelimit: redis: subscription: %w", err)
-		}
-		pinged = false
-		switch m := msg.(type) {
-		case *redis.Subscription:
+	err := redissub.Follow(ctx, r.client, r.channel, pingEvery, redissub.Handlers{
+		Subscribed: func() error {
 			b, err := r.Load(ctx, app)
 			if err != nil {
 				return err
 			}
 			fn(Notice{Block: b})
-		case *redis.Message:
-			if n, ok := parseNotice(m.Payload, app); ok {
+			return nil
+		},
+		Message: func(payload string) {
+			if n, ok := parseNotice(payload, app); ok {
 				fn(n)
 			}
-		}
+		},
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("ratelimit: redis: %w", err)
 	}
+	return nil
 }
 
 // parseNotice reads a message of the channel about app.

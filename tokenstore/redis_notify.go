@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/redissub"
 )
 
 // redisPingEvery: an idle subscription pings this often, so a dead connection is
@@ -55,38 +55,16 @@ func (n *RedisNotifier) Publish(ctx context.Context, account string) error {
 // account id other notifiers publish until ctx ends (it then returns nil), or
 // returns the error that broke the subscription.
 func (n *RedisNotifier) Subscribe(ctx context.Context, fn func(account string)) error {
-	ps := n.client.Subscribe(ctx, n.channel)
-	defer ps.Close()
-	// Receive does not watch ctx: closing the subscription ends a blocked Receive.
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	pinged := false // a ping is unanswered
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, redisPingEvery)
-		if ctx.Err() != nil {
-			return nil
-		}
-		var ne net.Error
-		switch {
-		case err != nil && errors.As(err, &ne) && ne.Timeout():
-			if pinged {
-				return fmt.Errorf("tokenstore: redis: invalidation subscription: no answer to a ping for %s", redisPingEvery)
-			}
-			// Idle: ping; its answer (or any message) proves the connection alive.
-			if err := ps.Ping(ctx); err != nil {
-				return fmt.Errorf("tokenstore: redis: invalidation subscription: %w", err)
-			}
-			pinged = true
-			continue
-		case err != nil:
-			return fmt.Errorf("tokenstore: redis: invalidation subscription: %w", err)
-		}
-		pinged = false
-		if m, ok := msg.(*redis.Message); ok {
-			account, origin, _ := strings.Cut(m.Payload, " ")
+	err := redissub.Follow(ctx, n.client, n.channel, redisPingEvery, redissub.Handlers{
+		Message: func(payload string) {
+			account, origin, _ := strings.Cut(payload, " ")
 			if origin != n.origin && ValidAccount(account) {
 				fn(account)
 			}
-		}
+		},
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("tokenstore: redis: invalidation %w", err)
 	}
+	return nil
 }
