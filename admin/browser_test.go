@@ -1,11 +1,9 @@
 package admin
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,33 +11,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 )
-
-// chromiumPath finds a Chromium or Chrome binary. Without -short a missing
-// browser fails the test: a skipped browser test must never count as passing.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no Chromium found in PATH for the browser test: apt-get install chromium (or run go test -short to skip it)")
-	return ""
-}
-
-// artifactsDir is where the browser test leaves its screenshots: TEST_ARTIFACTS_DIR,
-// default $TMPDIR/spotify-token-proxy-artifacts.
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("TEST_ARTIFACTS_DIR")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "spotify-token-proxy-artifacts")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // A real browser signs in with the admin token through the form, lands on the
 // confirmation page of an account that is already linked, sees the warning, and
@@ -51,38 +22,13 @@ func TestBrowserSignInAndRelink(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: skipped with -short")
 	}
-	exe := chromiumPath(t)
 	l := newLoginEnv(t)
 	wantStatus(t, l.do(t, put("alice", `{"refresh_token":"RT-alice-old","access_token":"AT-alice-old","expires_in":3600,"scope":"user-read-private"}`)),
 		http.StatusNoContent)
 	dir := artifactsDir(t)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.NoSandbox, chromedp.Headless,
-		chromedp.ExecPath(exe), chromedp.WindowSize(1000, 900))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-
-	// The first Run starts the browser and owns it: no timeout on its context.
-	start := l.admin + "/auth/login?account=alice"
-	if err := chromedp.Do(ctx, chromedp.Navigate(start)); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	step, cancelStep := context.WithTimeout(ctx, 30*time.Second)
-	t.Cleanup(cancelStep)
-
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(step, steps...); err != nil {
-			// Say where the browser got stuck (a short look, the step may have timed out).
-			look, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			at, _ := chromedp.Run(look, chromedp.Location())
-			body, _ := chromedp.Run(look, chromedp.Text(chromedp.CSS("body")))
-			t.Fatalf("%s: %v (the browser is at %s showing %q; admin log: %s)", what, err, at, body, l.logs.String())
-		}
-	}
+	c := startChromium(t, l.admin+"/auth/login?account=alice", 1000, 30*time.Second, l.logs.String)
+	step, run := c.step, c.run
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(step, chromedp.Text(chromedp.CSS(sel)))

@@ -51,7 +51,6 @@ func TestBrowserOperatorPage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test: skipped with -short")
 	}
-	exe := chromiumPath(t)
 	dir := artifactsDir(t)
 
 	c := newClock()
@@ -89,29 +88,8 @@ func TestBrowserOperatorPage(t *testing.T) {
 		}
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.NoSandbox, chromedp.Headless,
-		chromedp.ExecPath(exe), chromedp.WindowSize(1400, 900))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
-	// The first Run starts the browser and owns it: no timeout on its context.
-	if err := chromedp.Do(ctx, chromedp.Navigate(adminURL+"/")); err != nil {
-		t.Fatalf("starting chromium: %v", err)
-	}
-	step, cancelStep := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(cancelStep)
-
-	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(step, steps...); err != nil {
-			look, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			at, _ := chromedp.Run(look, chromedp.Location())
-			body, _ := chromedp.Run(look, chromedp.Text(chromedp.CSS("body")))
-			t.Fatalf("%s: %v (the browser is at %s showing %q; admin log: %s)", what, err, at, body, e.logs.String())
-		}
-	}
+	br := startChromium(t, adminURL+"/", 1400, 60*time.Second, e.logs.String)
+	step, run := br.step, br.run
 	eval := func(js string) string {
 		t.Helper()
 		v, err := chromedp.Run(step, chromedp.Evaluate[string](js))
