@@ -102,6 +102,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		AppAccount: cfg.AppAccount, RefreshAhead: tokenstore.RefreshAheadSetting(cfg.RefreshAhead), CacheSize: cfg.CacheSize,
 		UnauthorizedRefreshInterval: cfg.UnauthorizedRefreshInterval,
 		RefreshTimeout:              tokenstore.RefreshTimeoutFor(cfg.LockTTL, tokenCallTimeout),
+		Tracing:                     tokenstore.Tracing{Provider: tp, AccountIDs: cfg.TraceAccountIDs},
 	})
 	if cfg.RefreshToken != "" {
 		if err := seed(ctx, src, cfg.DefaultAccount, cfg.RefreshToken, log); err != nil {
