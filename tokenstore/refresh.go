@@ -21,7 +21,7 @@ type protocol struct {
 	status  StatusListener
 	log     *slog.Logger
 	clk     clock
-	tr      *tracer // nil: not traced
+	tr      *tracer         // nil: not traced
 	stop    context.Context // the Source's lifetime: ends the grace waits at Close
 	shared  bool            // the store is a SharedStore: peers may hold pending writes
 	health  *storeHealth
