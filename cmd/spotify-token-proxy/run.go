@@ -88,7 +88,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	auth := spotifyauth.New(spotifyauth.Config{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, AccountsURL: cfg.AccountsURL.String(),
 		RedirectURL: cfg.AuthRedirectURL, Timeout: tokenCallTimeout,
-		Transport: tracing.Transport(spotifyauth.NewTransport(), tp, tracing.Propagator()),
+		// Token calls are client spans within the refresh (or login) span that makes them.
+		Transport: tracing.ChildTransport(spotifyauth.NewTransport(), tp, tracing.Propagator()),
 	})
 	defer auth.CloseIdleConnections()
 
