@@ -30,7 +30,7 @@ const (
 	SpanRecheck  = "token recheck"      // a flight re-reading the store in the background
 	SpanRead     = "token store read"   // the flight's first read of the record
 	SpanLock     = "token refresh lock" // waiting for the refresh lock
-	SpanReread   = "token store reread" // the read under the lock (a peer may have refreshed)
+	SpanReread   = "token store reread" // the read after the lock wait (a peer may have refreshed)
 	SpanEndpoint = "token endpoint"     // the call to the token endpoint
 	SpanWrite    = "token store write"  // the compare-and-set write of the result
 )
