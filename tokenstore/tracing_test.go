@@ -359,3 +359,39 @@ func BenchmarkTokenRedisWarmTraced(b *testing.B) {
 	defer span.End()
 	benchmarkTokenRedisWarm(b, ctx, s.traced(true))
 }
+
+// A refresh ahead of expiry runs in the background, in the trace of the lookup that
+// triggered it (which it outlives).
+func TestTraceRefreshAheadIsAChildOfTheLookup(t *testing.T) {
+	_, c := newMiniredis(t)
+	ctx := context.Background()
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
+	s := newSpans(t)
+	r := newReplica(t, c, testPrefix(), sp, clk.Now, replicaOptions{config: s.traced(false)})
+	if _, err := r.src.Seed(ctx, "default", sp.issue()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.src.Token(ctx, "default"); err != nil { // untraced: no span
+		t.Fatal(err)
+	}
+	clk.Add(58 * time.Minute) // within RefreshAhead of the expiry
+	caller, _ := s.request(t, func(ctx context.Context) {
+		if _, err := r.src.Token(ctx, "default"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var refresh sdktrace.ReadOnlySpan
+	waitUntil(t, "the background refresh's span", func() bool {
+		for _, sp := range s.Ended() {
+			if sp.Name() == tokenstore.SpanRefresh {
+				refresh = sp
+			}
+		}
+		return refresh != nil
+	})
+	if refresh.Parent().SpanID() != caller.SpanContext().SpanID() || refresh.Parent().TraceID() != caller.SpanContext().TraceID() {
+		t.Fatalf("background refresh's parent %v, want the lookup's span %v", refresh.Parent(), caller.SpanContext())
+	}
+	wantAttrs(t, refresh, "spotify_proxy.refresh.cause=ahead", "spotify_proxy.refresh.outcome=written")
+}
