@@ -104,7 +104,7 @@ func wantAttrs(t *testing.T, sp sdktrace.ReadOnlySpan, want ...string) {
 	t.Helper()
 	got := map[attribute.Key]string{}
 	for _, kv := range sp.Attributes() {
-		got[kv.Key] = kv.Value.Emit()
+		got[kv.Key] = kv.Value.String()
 	}
 	for _, w := range want {
 		k, v, _ := strings.Cut(w, "=")
