@@ -1,11 +1,17 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
 
 // A scraper asking for OpenMetrics gets the duration histograms' exemplars, the
@@ -41,6 +47,41 @@ func TestMetricsServeOpenMetricsExemplars(t *testing.T) {
 	ct, body = scrape("")
 	if !strings.HasPrefix(ct, "text/plain") || strings.Contains(body, "trace_id") {
 		t.Errorf("a plain scrape (%q) should be the text format without exemplars", ct)
+	}
+}
+
+// A refresh recorded as a sampled span puts the span's trace id on the refresh
+// duration: an OpenMetrics scrape shows it as the bucket's exemplar.
+func TestMetricsServeTheRefreshSpansTraceAsExemplar(t *testing.T) {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	e := newEnv(t, envOption{source: func(c *tokenstore.Config) { c.Tracing = tokenstore.Tracing{Provider: tp} }})
+	ctx := context.Background()
+	if _, err := e.src.Seed(ctx, "alice", "RT-alice"); err != nil {
+		t.Fatal(err)
+	}
+	rctx, request := tp.Tracer("test").Start(ctx, "request")
+	if _, err := e.src.Token(rctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	request.End()
+	traceID := request.SpanContext().TraceID().String()
+	var refreshed bool
+	for _, sp := range spans.Ended() {
+		refreshed = refreshed || sp.Name() == tokenstore.SpanRefresh && sp.SpanContext().TraceID().String() == traceID
+	}
+	if !refreshed {
+		t.Fatal("no refresh span recorded in the request's trace")
+	}
+	hr := httptest.NewRequest("GET", "/metrics", nil)
+	hr.Header.Set("Accept", "application/openmetrics-text;version=1.0.0")
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, hr)
+	wantStatus(t, w, http.StatusOK)
+	buckets := grepLines(w.Body.String(), "spotify_proxy_token_refresh_duration_seconds_bucket")
+	if !strings.Contains(buckets, `} 1 # {trace_id="`+traceID+`"} `) {
+		t.Fatalf("no bucket of the refresh duration carries the refresh span's trace %s:\n%s", traceID, buckets)
 	}
 }
 

@@ -66,9 +66,10 @@ func opLabel(op tokenstore.StoreOp) string {
 	return OpLock
 }
 
-// Refreshed implements tokenstore.Observer: a token-endpoint call.
-func (m *Metrics) Refreshed(cause tokenstore.Cause, result tokenstore.RefreshResult, took time.Duration) {
-	m.Refresh(CauseLabel(cause), resultLabel(result), took)
+// Refreshed implements tokenstore.Observer: a token-endpoint call, whose duration
+// carries the refresh span's trace id as an exemplar when it is sampled.
+func (m *Metrics) Refreshed(cause tokenstore.Cause, result tokenstore.RefreshResult, took time.Duration, traceID string) {
+	m.RefreshTrace(CauseLabel(cause), resultLabel(result), took, traceID)
 }
 
 // Raced implements tokenstore.Observer: a resolved refresh race.

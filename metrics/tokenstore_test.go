@@ -25,7 +25,7 @@ func TestTokenStoreLabels(t *testing.T) {
 		}
 	}
 	m := New(prometheus.NewRegistry())
-	m.Refreshed(tokenstore.CauseUnauthorized, tokenstore.ResultInvalidGrant, time.Second)
+	m.Refreshed(tokenstore.CauseUnauthorized, tokenstore.ResultInvalidGrant, time.Second, "")
 	if got := testutil.ToFloat64(m.TokenRefreshes.WithLabelValues(TriggerUnauthorized, ResultInvalidGrant)); got != 1 {
 		t.Fatalf("unauthorized/invalid_grant = %v", got)
 	}
@@ -51,6 +51,6 @@ func TestTokenStoreLabels(t *testing.T) {
 		}
 	}
 	var nilM *Metrics // a nil *Metrics records nothing, as before
-	nilM.Refreshed(tokenstore.CauseAhead, tokenstore.ResultSuccess, time.Second)
+	nilM.Refreshed(tokenstore.CauseAhead, tokenstore.ResultSuccess, time.Second, "0af7651916cd43dd8448eb211c80319c")
 	nilM.AccountsCounted(1, 2, time.Hour)
 }

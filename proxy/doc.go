@@ -63,7 +63,8 @@
 // a server span continuing the caller's traceparent (http.request.method, url.path,
 // server.address, http.response.status_code, …), with children: "token" (the lookup,
 // spotify_proxy.token.cache hit or miss: a lookup that had to wait on its context is a
-// miss), the call to Spotify as an otelhttp client span (Spotify gets its
+// miss; a token source that traces puts its refresh under it), the call to Spotify as
+// an otelhttp client span (Spotify gets its
 // traceparent), and after a 401 "retry after 401" holding "token invalidate" and the
 // second call (a 401 that passes through adds the event "401 not retried" with the
 // reason). Spotify's Retry-After and the reason and message of its JSON error body are

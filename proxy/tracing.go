@@ -76,18 +76,7 @@ func (t *tracer) transport(rt http.RoundTripper) http.RoundTripper {
 	if t == nil {
 		return rt
 	}
-	return sampledOnly{traced: tracing.Transport(rt, t.tp, t.prop), base: rt}
-}
-
-// sampledOnly sends a request through traced when its context holds a recording
-// span (a sampled proxied request), else through base.
-type sampledOnly struct{ traced, base http.RoundTripper }
-
-func (s sampledOnly) RoundTrip(r *http.Request) (*http.Response, error) {
-	if trace.SpanFromContext(r.Context()).IsRecording() {
-		return s.traced.RoundTrip(r)
-	}
-	return s.base.RoundTrip(r)
+	return tracing.ChildTransport(rt, t.tp, t.prop)
 }
 
 // start begins the server span of a proxied request. A request the sampler leaves

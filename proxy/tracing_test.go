@@ -169,9 +169,20 @@ func newTracedStack(t *testing.T, mutate ...func(*proxy.Config)) *tracedStack {
 		t.Fatal(err)
 	}
 	m := metrics.New(s.reg)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.sink))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	u, _ := url.Parse(es.URL)
+	cfg := proxy.Config{
+		Upstream: u, Metrics: m, Transport: proxy.NewTransport(10 * time.Second),
+		Tracing: proxy.Tracing{Provider: tp},
+	}
+	for _, f := range mutate {
+		f(&cfg)
+	}
 	src := tokenstore.NewSource(tokenstore.Config{
 		Store: st, Refresher: spotifyauth.New(spotifyauth.Config{ClientID: "cid", ClientSecret: "csecret", AccountsURL: es.URL}),
 		Metrics: m, ScanInterval: -1,
+		Tracing: tokenstore.Tracing{Provider: tp, AccountIDs: cfg.Tracing.AccountIDs},
 	})
 	src.Run()
 	t.Cleanup(func() { src.Close(); st.Close() })
@@ -179,16 +190,7 @@ func newTracedStack(t *testing.T, mutate ...func(*proxy.Config)) *tracedStack {
 	if _, err := src.Seed(context.Background(), "default", s.refresh); err != nil {
 		t.Fatal(err)
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(s.sink))
-	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	u, _ := url.Parse(es.URL)
-	cfg := proxy.Config{
-		Upstream: u, Tokens: src, Metrics: m, Transport: proxy.NewTransport(10 * time.Second),
-		Tracing: proxy.Tracing{Provider: tp},
-	}
-	for _, f := range mutate {
-		f(&cfg)
-	}
+	cfg.Tokens = src
 	p, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -224,6 +226,19 @@ func (s *tracedStack) do(t *testing.T, path string, headers ...string) int {
 
 const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
 
+// refreshTree is the token source's refresh span and its steps, indented.
+func refreshTree(indent string) string {
+	var b strings.Builder
+	for i, name := range []string{tokenstore.SpanRefresh, tokenstore.SpanRead, tokenstore.SpanLock, tokenstore.SpanReread,
+		tokenstore.SpanEndpoint, tokenstore.SpanWrite} {
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		b.WriteString(indent + name + "(internal)\n")
+	}
+	return b.String()
+}
+
 func TestTraceColdWarmAndRetry(t *testing.T) {
 	s := newTracedStack(t)
 
@@ -239,7 +254,7 @@ func TestTraceColdWarmAndRetry(t *testing.T) {
 		t.Errorf("server span parent %s (remote %v), want the caller's span", got, srv.Parent().IsRemote())
 	}
 	spans := s.sink.trace(srv.SpanContext().TraceID())
-	if got, want := tree(spans), "GET(server)\n  token(internal)\n  GET(client)\n"; got != want {
+	if got, want := tree(spans), "GET(server)\n  token(internal)\n"+refreshTree("    ")+"  GET(client)\n"; got != want {
 		t.Fatalf("cold span tree:\n%s\nwant:\n%s", got, want)
 	}
 	wantAttr(t, named(t, spans, proxy.SpanToken, trace.SpanKindInternal)[0], proxy.AttrTokenCache, "miss")
@@ -278,7 +293,8 @@ func TestTraceColdWarmAndRetry(t *testing.T) {
 		t.Fatalf("retried request: %d", code)
 	}
 	spans = s.sink.trace(srv.SpanContext().TraceID())
-	want := "GET(server)\n  token(internal)\n  GET(client)\n  retry after 401(internal)\n    token invalidate(internal)\n    GET(client)\n"
+	want := "GET(server)\n  token(internal)\n  GET(client)\n  retry after 401(internal)\n    token invalidate(internal)\n" +
+		refreshTree("      ") + "    GET(client)\n"
 	if got := tree(spans); got != want {
 		t.Fatalf("retry span tree:\n%s\nwant:\n%s", got, want)
 	}

@@ -175,6 +175,12 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.err }
 
+// EndpointAnswer implements tokenstore.EndpointError: the status and the OAuth error
+// code, which the token endpoint span records.
+func (e *Error) EndpointAnswer() (status int, code string) { return e.Status, e.Code }
+
+var _ tokenstore.EndpointError = (*Error)(nil)
+
 func mapErr(err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {

@@ -3,6 +3,7 @@ package spotifyauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -63,6 +64,37 @@ func TestTemporaryErrorsAreNotInvalidGrant(t *testing.T) {
 	_, err := c.Refresh(context.Background(), rt)
 	if err == nil || errors.Is(err, tokenstore.ErrInvalidGrant) || !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("timeout: %v", err)
+	}
+}
+
+// A failed call tells the token source what the endpoint answered (for its span):
+// the status and the OAuth error code, or no status when no answer came.
+func TestErrorsTellTheEndpointsAnswer(t *testing.T) {
+	emu := spotifyemu.New(spotifyemu.Options{ClientID: "id", ClientSecret: "secret"})
+	srv := httptest.NewServer(emu)
+	defer srv.Close()
+	c := New(Config{ClientID: "id", ClientSecret: "secret", AccountsURL: srv.URL, Timeout: 200 * time.Millisecond})
+	answer := func(err error) string {
+		var ee tokenstore.EndpointError
+		if !errors.As(err, &ee) {
+			return fmt.Sprintf("%v is no EndpointError", err)
+		}
+		status, code := ee.EndpointAnswer()
+		return fmt.Sprint(status, " ", code)
+	}
+	emu.FailTokenEndpoint(503, 1)
+	_, err := c.Refresh(context.Background(), emu.IssueRefreshToken(""))
+	if got := answer(err); got != "503 server_error" {
+		t.Errorf("503: %q", got)
+	}
+	_, err = c.Refresh(context.Background(), "not-a-live-refresh-token")
+	if got := answer(err); got != "400 invalid_grant" {
+		t.Errorf("dead refresh token: %q", got)
+	}
+	srv.Close()
+	_, err = c.Refresh(context.Background(), "rt")
+	if got := answer(err); got != "0 " {
+		t.Errorf("no answer: %q", got)
 	}
 }
 

@@ -85,7 +85,9 @@ const (
 // Observer receives what a Source counts. *metrics.Metrics implements it (and maps
 // these types to label values); a nil Observer records nothing.
 type Observer interface {
-	Refreshed(cause Cause, result RefreshResult, took time.Duration)
+	// Refreshed reports a token-endpoint call. traceID is the trace of the refresh's
+	// span when it is sampled (the duration's exemplar), "" otherwise.
+	Refreshed(cause Cause, result RefreshResult, took time.Duration, traceID string)
 	Raced(outcome Race)
 	StoreFailed(op StoreOp)
 	LockWaited(d time.Duration)
@@ -96,8 +98,8 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Refreshed(Cause, RefreshResult, time.Duration) {}
-func (nopObserver) Raced(Race)                                    {}
-func (nopObserver) StoreFailed(StoreOp)                           {}
-func (nopObserver) LockWaited(time.Duration)                      {}
-func (nopObserver) AccountsCounted(int, int, time.Duration)       {}
+func (nopObserver) Refreshed(Cause, RefreshResult, time.Duration, string) {}
+func (nopObserver) Raced(Race)                                            {}
+func (nopObserver) StoreFailed(StoreOp)                                   {}
+func (nopObserver) LockWaited(time.Duration)                              {}
+func (nopObserver) AccountsCounted(int, int, time.Duration)               {}

@@ -120,7 +120,8 @@ type storedRecord struct {
 	ClientCredentials bool         `json:"client_credentials,omitempty"`
 	AccessToken       string       `json:"access_token,omitempty"`
 	RefreshToken      string       `json:"refresh_token,omitempty"`
-	Sealed            *sealedBlock `json:"sealed,omitempty"` // format 1 written with a key: the tokens only
+	TraceParent       string       `json:"traceparent,omitempty"` // optional: older records have none, older readers ignore it
+	Sealed            *sealedBlock `json:"sealed,omitempty"`      // format 1 written with a key: the tokens only
 
 	// Format 2 (sealed): the whole record is in Ciphertext.
 	KeyID      string `json:"kid,omitempty"`
@@ -183,6 +184,7 @@ func (c *Codec) toStored(rec Record) storedRecord {
 		AuthorizedAt: rec.AuthorizedAt.UTC(), RefreshedAt: rec.RefreshedAt.UTC(), ReauthAt: rec.ReauthAt.UTC(),
 		RefreshTrigger:    rec.Cause.String(),
 		ClientCredentials: rec.ClientCredentials, AccessToken: rec.AccessToken, RefreshToken: rec.RefreshToken,
+		TraceParent: rec.TraceParent,
 	}
 }
 
@@ -225,7 +227,7 @@ func (c *Codec) Decode(account string, data []byte) (Record, error) {
 		Account: sr.Account, Version: sr.Version, AccessToken: sr.AccessToken, RefreshToken: sr.RefreshToken,
 		Expiry: sr.ExpiresAt, Scope: sr.Scope, ObtainedAt: sr.ObtainedAt, AuthorizedAt: sr.AuthorizedAt,
 		RefreshedAt: sr.RefreshedAt, Cause: parseCause(sr.RefreshTrigger), Status: sr.Status, ReauthAt: sr.ReauthAt,
-		ClientCredentials: sr.ClientCredentials,
+		ClientCredentials: sr.ClientCredentials, TraceParent: sr.TraceParent,
 	}, nil
 }
 

@@ -216,3 +216,34 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// The traceparent of the refresh that obtained a token is an optional field: a record
+// written before it existed reads as none and is written back without it; one that
+// has it keeps it, in clear records and inside sealed ones.
+func TestCodecTraceParentIsOptional(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	today := `{"format":1,"account":"alice","version":3,"status":"ok","expires_at":"2026-11-25T13:00:00Z",` +
+		`"refreshed_at":"2026-11-25T12:00:00Z","refresh_trigger":"expired","access_token":"at","refresh_token":"rt"}`
+	rec, err := (&tokenstore.Codec{}).Decode("alice", []byte(today))
+	if err != nil || rec.TraceParent != "" || rec.AccessToken != "at" {
+		t.Fatalf("record without a traceparent: %v, traceparent %q", err, rec.TraceParent)
+	}
+	if b, _ := (&tokenstore.Codec{}).Encode(rec); bytes.Contains(b, []byte("traceparent")) {
+		t.Fatalf("a record without a traceparent is written with one: %s", b)
+	}
+	sealed := mustCodec(t, key(t))
+	for name, c := range map[string]*tokenstore.Codec{"plain": {}, "sealed": sealed} {
+		in := sample()
+		in.TraceParent = tp
+		b, err := c.Encode(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Sealed() && bytes.Contains(b, []byte(tp)) {
+			t.Errorf("%s: the traceparent is in clear beside the sealed record", name)
+		}
+		if got, err := c.Decode("alice", b); err != nil || got.TraceParent != tp {
+			t.Errorf("%s: traceparent %q (%v), want %q", name, got.TraceParent, err, tp)
+		}
+	}
+}

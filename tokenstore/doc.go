@@ -18,12 +18,13 @@
 //	accounts.go      account management: deliver, seed, delete, list
 //	gauges.go        the account gauges
 //	cause.go         Cause (why a token was obtained) and the Observer the metrics implement
+//	tracing.go       the spans of a flight (Config.Tracing)
 //	clock.go         the one clock: the injected Now, and real-time waits
 //
 // Its contract:
 //
 //   - Steady state: Token answers from the in-process cache — no store round trip, no
-//     lock, no allocation.
+//     lock, no span, no allocation (traced or not).
 //   - Refresh-ahead: a token with less than RefreshAhead left is refreshed in the
 //     background while callers keep getting the current one.
 //   - One token-endpoint call per account per refresh event: an in-process single
@@ -124,4 +125,45 @@
 //	  B->>R: lock obtained, re-read: v8 is fresh → use it (peer_refreshed)
 //
 // (The same diagram, rendered, is in the README.)
+//
+// # Spans
+//
+// With Config.Tracing, a flight is traced when the caller that started it is: its
+// span is a child of that caller's sampled span (for a background refresh, the
+// lookup that triggered it, which it outlives), and a flight without a sampled
+// caller records nothing. The cache-hit path never starts a span. One flight:
+//
+//	token refresh            the flight (token recheck: a background re-read of the store;
+//	│                        renamed token refresh if it has to refresh)
+//	├── token store read     spotify_proxy.record.version (0: none)
+//	├── token refresh lock   spotify_proxy.lock.result = acquired | timeout | error
+//	├── token store reread   spotify_proxy.record.changed (a peer wrote meanwhile), .version
+//	├── token endpoint       spotify_proxy.token.grant, spotify_proxy.refresh.result =
+//	│                        success | invalid_grant | error, spotify_proxy.refresh.rotated;
+//	│                        on failure http.response.status_code and spotify.error.reason
+//	│                        (the OAuth error code) when the Refresher's error is an
+//	│                        EndpointError, and error.type
+//	└── token store write    spotify_proxy.write.result = written | overwritten | conflict | error
+//
+// A flight stops where the protocol does: one that finds its answer in the store has
+// only the read; a waiter that finds a peer's token has no token endpoint or write.
+// The flight's span has spotify_proxy.refresh.cause (ahead, expired, unauthorized,
+// admin, recheck), spotify_proxy.refresh.outcome (stored, peer_refreshed,
+// lock_timeout, written, conflict, unstored, invalid_grant_recovered,
+// reauth_required, no_token, refresh_too_soon, backoff, endpoint_error, store_error),
+// spotify_proxy.account only with Tracing.AccountIDs, and error.type with the error
+// status when its callers get an error. No token, and no error text, is recorded.
+//
+// Links tie a refresh to the ones it took its token from, with spotify_proxy.refresh.race:
+//
+//   - coalesced: a caller that joined a flight another caller started gets no flight
+//     span of its own; its own span is marked spotify_proxy.refresh.coalesced and
+//     links to the flight's.
+//   - peer_refreshed, lock_timeout, invalid_grant_recovered, stale_write_rejected: the
+//     flight took a token another replica's refresh obtained. A refresh stores its
+//     span's traceparent with the token (Record.TraceParent, sealed with the record;
+//     none when it is not sampled), so the replica that takes the token links to it.
+//
+// The refresh duration's exemplar (Observer.Refreshed's traceID) is the trace of the
+// flight's span.
 package tokenstore

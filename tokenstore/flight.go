@@ -3,14 +3,17 @@ package tokenstore
 import (
 	"context"
 	"sync"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // flight is one attempt at obtaining an account's token, which every caller of the
 // account that arrives meanwhile waits for.
 type flight struct {
-	done chan struct{} // closed when cred and err are set
+	done chan struct{} // closed when cred, err and span are set
 	cred *Credential
 	err  error
+	span trace.SpanContext // the flight's span; zero when it is not traced
 }
 
 // flights is an account's single flight: at most one flight runs at a time. Its
@@ -43,9 +46,10 @@ func (g *flights) beginIf(ok func() bool) *flight {
 	return g.cur
 }
 
-// finish hands f's result to its waiters; the next begin starts a new flight.
-func (g *flights) finish(f *flight, cred *Credential, err error) {
-	f.cred, f.err = cred, err
+// finish hands f's result (and its span, to link to) to its waiters; the next begin
+// starts a new flight.
+func (g *flights) finish(f *flight, cred *Credential, err error, span trace.SpanContext) {
+	f.cred, f.err, f.span = cred, err, span
 	g.mu.Lock()
 	g.cur = nil
 	g.mu.Unlock()
@@ -59,13 +63,15 @@ type demand struct {
 }
 
 // background starts a refresh (cause set) or a store re-check without making the
-// caller wait, unless a flight runs or the account's state is no longer c.
-func (s *Source) background(e *entry, c *cached, cause Cause) {
+// caller wait, unless a flight runs or the account's state is no longer c. When
+// traced, the flight's span is a child of the caller's (ctx), which it outlives.
+func (s *Source) background(ctx context.Context, e *entry, c *cached, cause Cause) {
 	f := e.flights.beginIf(func() bool { return e.state.Load() == c })
 	if f == nil {
 		return
 	}
-	s.life.goroutine(func() { s.fly(e, f, demand{cause: cause}) })
+	parent := s.tr.parent(ctx)
+	s.life.goroutine(func() { s.fly(e, f, demand{cause: cause}, parent) })
 }
 
 // join makes the caller wait for the account's flight, starting one if none runs.
@@ -73,7 +79,8 @@ func (s *Source) join(ctx context.Context, e *entry, d demand) (*Credential, err
 	for round := 0; ; round++ {
 		f, started := e.flights.begin()
 		if started {
-			s.life.goroutine(func() { s.fly(e, f, d) })
+			parent := s.tr.parent(ctx)
+			s.life.goroutine(func() { s.fly(e, f, d, parent) })
 		} else {
 			s.obs.Raced(RaceCoalesced)
 		}
@@ -81,6 +88,9 @@ func (s *Source) join(ctx context.Context, e *entry, d demand) (*Credential, err
 		case <-f.done:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+		if !started {
+			s.tr.joined(ctx, f.span)
 		}
 		if f.err == nil && !d.rej.none() && !d.rej.takesFlight(f.cred.AccessToken, f.cred.prov, started || round > 0) {
 			continue
@@ -90,12 +100,15 @@ func (s *Source) join(ctx context.Context, e *entry, d demand) (*Credential, err
 }
 
 // fly runs one flight. It is detached from the callers' contexts: a caller that gives
-// up does not cancel a refresh others wait for.
-func (s *Source) fly(e *entry, f *flight, d demand) {
+// up does not cancel a refresh others wait for. Its span continues parent, the
+// trace of the caller that started it.
+func (s *Source) fly(e *entry, f *flight, d demand, parent trace.SpanContext) {
 	// Not cancelled by Close: a token call cut off after Spotify rotated the refresh
 	// token would lose the account. RefreshTimeout bounds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.life.ctx), s.cfg.RefreshTimeout)
 	defer cancel()
+	ctx, span := s.tr.startFlight(ctx, parent, e.account, d.cause)
 	cred, err := s.obtain(ctx, e, d)
-	e.flights.finish(f, cred, err)
+	span.End()
+	e.flights.finish(f, cred, err, span.SpanContext())
 }

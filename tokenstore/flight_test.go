@@ -3,6 +3,8 @@ package tokenstore
 import (
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 func TestFlightsRunOneAtATime(t *testing.T) {
@@ -18,7 +20,7 @@ func TestFlightsRunOneAtATime(t *testing.T) {
 		t.Fatal("beginIf started a flight while one runs")
 	}
 	cred := NewCredential("a", time.Time{}, "")
-	g.finish(f, cred, nil)
+	g.finish(f, cred, nil, trace.SpanContext{})
 	select {
 	case <-f.done:
 	default:

@@ -17,8 +17,10 @@ type Config struct {
 	Metrics Observer
 	// Status is told when an account becomes reauth_required or ok again (optional).
 	Status StatusListener
-	Logger *slog.Logger
-	Now    func() time.Time // the clock tokens are judged by (default time.Now)
+	// Tracing records refreshes as spans (optional; see Tracing).
+	Tracing Tracing
+	Logger  *slog.Logger
+	Now     func() time.Time // the clock tokens are judged by (default time.Now)
 
 	AppAccount string // the client-credentials account
 	// RefreshAhead: refresh in the background when less than this is left (default 5m;

@@ -1107,12 +1107,20 @@ func TestRedisWarmTokenMakesNoRedisCalls(t *testing.T) {
 }
 
 func BenchmarkTokenRedisWarm(b *testing.B) {
+	benchmarkTokenRedisWarm(b, context.Background(), func(*tokenstore.Config) {})
+}
+
+// benchmarkTokenRedisWarm measures warm lookups made with ctx by a replica that
+// config adjusts.
+func benchmarkTokenRedisWarm(b *testing.B, ctx context.Context, config func(*tokenstore.Config)) {
 	m := miniredis.RunT(b)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	b.Cleanup(func() { c.Close() })
-	ctx := context.Background()
 	sp := newFakeSpotify(time.Now, 24*time.Hour)
-	r := newReplica(b, c, testPrefix(), sp, time.Now, replicaOptions{config: func(cfg *tokenstore.Config) { cfg.RecheckAfter = time.Hour }})
+	r := newReplica(b, c, testPrefix(), sp, time.Now, replicaOptions{config: func(cfg *tokenstore.Config) {
+		cfg.RecheckAfter = time.Hour
+		config(cfg)
+	}})
 	if _, err := r.src.Seed(ctx, "default", sp.issue()); err != nil {
 		b.Fatal(err)
 	}

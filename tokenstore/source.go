@@ -24,6 +24,7 @@ type Source struct {
 	inval *invalidations
 	proto *protocol
 	life  *lifecycle
+	tr    *tracer // nil: not traced
 
 	accounts *accounts
 	gauges   *gauges
@@ -39,10 +40,11 @@ func NewSource(cfg Config) *Source {
 	health := &storeHealth{obs: cfg.Metrics, clk: clk}
 	fresh := freshness{ahead: cfg.RefreshAhead}
 	sharedStore, shared := cfg.Store.(SharedStore)
+	tr := newTracer(cfg.Tracing)
 	s := &Source{
-		cfg: cfg, log: cfg.Logger, obs: cfg.Metrics, clk: clk, fresh: fresh, cache: c, inval: inval, life: life,
+		cfg: cfg, log: cfg.Logger, obs: cfg.Metrics, clk: clk, fresh: fresh, cache: c, inval: inval, life: life, tr: tr,
 		proto: &protocol{
-			store: cfg.Store, locker: cfg.Locker, tokens: cfg.Refresher, obs: cfg.Metrics, status: cfg.Status, log: cfg.Logger, clk: clk,
+			store: cfg.Store, locker: cfg.Locker, tokens: cfg.Refresher, obs: cfg.Metrics, status: cfg.Status, log: cfg.Logger, clk: clk, tr: tr,
 			stop: life.ctx, shared: shared, health: health, fresh: fresh,
 			backoff:    newBackoffPolicy(cfg.RetryBase, cfg.RetryMax, cfg.RetryMaxExpired),
 			floor:      floor(cfg.UnauthorizedRefreshInterval),
@@ -87,13 +89,13 @@ func (s *Source) Token(ctx context.Context, account string) (*Credential, error)
 		if c.err == nil {
 			if now.Before(c.freshUntil) {
 				if s.cache.stale(c.checkedAt, now, s.cfg.RecheckAfter) && now.After(c.retryAt) {
-					s.background(e, c, CauseNone)
+					s.background(ctx, e, c, CauseNone)
 				}
 				return c.cred, nil
 			}
 			if now.Before(c.validUntil) {
 				if now.After(c.retryAt) {
-					s.background(e, c, CauseAhead)
+					s.background(ctx, e, c, CauseAhead)
 				}
 				return c.cred, nil
 			}
@@ -136,14 +138,17 @@ func (s *Source) Invalidate(ctx context.Context, account, usedToken string, reje
 	return s.join(ctx, e, d)
 }
 
-// obtain is a flight's body: the protocol decides, settle applies its result.
+// obtain is a flight's body: the protocol decides, settle applies its result. The
+// outcome is recorded on the flight's span (ctx).
 func (s *Source) obtain(ctx context.Context, e *entry, d demand) (*Credential, error) {
 	prev := e.state.Load()
 	if prev == nil {
 		prev = e.lastGood.Load()
 	}
 	res := s.proto.run(ctx, attempt{e: e, need: d, serving: func() bool { return s.servable(prev, d.rej) }})
-	return s.settle(ctx, e, prev, d, res)
+	cred, err := s.settle(ctx, e, prev, d, res)
+	s.tr.settled(ctx, res.outcome, err)
+	return cred, err
 }
 
 // settle applies a flight's result to the account's cached state.

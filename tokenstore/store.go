@@ -71,6 +71,10 @@ type Record struct {
 	// ClientCredentials marks the app account, whose token comes from the
 	// client_credentials grant and has no refresh token.
 	ClientCredentials bool
+	// TraceParent is the W3C traceparent of the sampled span of the refresh that
+	// obtained AccessToken ("" when there was none): a replica that takes the token
+	// links its own refresh span to it. It identifies a span, nothing more.
+	TraceParent string
 }
 
 // String keeps secrets out of logs and error messages.

@@ -15,6 +15,12 @@
 // the proxy then starts no span and wraps nothing, so its hot path is the same as
 // without tracing (no allocation, measured by the proxy's benchmarks).
 //
+// Transport records the calls of an HTTP client as otelhttp client spans;
+// ChildTransport does so only for calls made within a sampled span (the token
+// endpoint's calls, which belong to a refresh's or a login's trace), sending the
+// others untraced rather than as traces of their own. The token source's refresh
+// spans are tokenstore's (tokenstore.Tracing, documented there).
+//
 // Nothing here is global: the provider and the propagator (W3C tracecontext and
 // baggage, Propagator) are passed to whoever starts spans; otel.SetTracerProvider is
 // never called.

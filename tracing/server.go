@@ -28,6 +28,33 @@ func Transport(rt http.RoundTripper, tp trace.TracerProvider, prop propagation.T
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method })), rt}
 }
 
+// ChildTransport is Transport for requests made within a sampled span only: the
+// client span is a child of it. A request whose context holds no recording span
+// goes straight to rt, untraced, rather than starting a trace of its own.
+func ChildTransport(rt http.RoundTripper, tp trace.TracerProvider, prop propagation.TextMapPropagator) http.RoundTripper {
+	if !Enabled(tp) {
+		return rt
+	}
+	return sampledOnly{traced: Transport(rt, tp, prop), base: rt}
+}
+
+// sampledOnly sends a request through traced when its context holds a recording
+// span, else through base.
+type sampledOnly struct{ traced, base http.RoundTripper }
+
+func (s sampledOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if trace.SpanFromContext(r.Context()).IsRecording() {
+		return s.traced.RoundTrip(r)
+	}
+	return s.base.RoundTrip(r)
+}
+
+func (s sampledOnly) CloseIdleConnections() {
+	if c, ok := s.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // tracedTransport keeps CloseIdleConnections, which otelhttp's transport does not
 // pass on.
 type tracedTransport struct {

@@ -158,3 +158,47 @@ func TestTransport(t *testing.T) {
 		t.Error("CloseIdleConnections did not reach the base transport")
 	}
 }
+
+// ChildTransport traces a request only within a sampled span: the client span is its
+// child; a request made outside any span is sent as it is, recording nothing.
+func TestChildTransport(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(r.Header.Get("traceparent")))
+	}))
+	defer up.Close()
+	base := &closeCounter{RoundTripper: http.DefaultTransport}
+	if ChildTransport(base, noop.NewTracerProvider(), Propagator()) != http.RoundTripper(base) {
+		t.Fatal("without tracing the transport was wrapped")
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	rt := ChildTransport(base, tp, Propagator())
+	post := func(ctx context.Context) string {
+		req, _ := http.NewRequestWithContext(ctx, "POST", up.URL+"/api/token", strings.NewReader("refresh_token=secret"))
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := post(context.Background()); got != "" || len(rec.Ended()) != 0 {
+		t.Fatalf("outside a span: traceparent %q, %d spans; want neither", got, len(rec.Ended()))
+	}
+	ctx, parent := tp.Tracer("test").Start(context.Background(), "refresh")
+	got := post(ctx)
+	parent.End()
+	spans := rec.Ended()
+	if len(spans) != 2 || spans[0].Name() != "POST" || spans[0].Parent().SpanID() != parent.SpanContext().SpanID() {
+		t.Fatalf("spans %v, want the POST under the parent", spans)
+	}
+	if want := "00-" + spans[0].SpanContext().TraceID().String() + "-" + spans[0].SpanContext().SpanID().String() + "-01"; got != want {
+		t.Errorf("upstream got traceparent %q, want %q", got, want)
+	}
+	rt.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+	if base.closed != 1 {
+		t.Error("CloseIdleConnections did not reach the base transport")
+	}
+}

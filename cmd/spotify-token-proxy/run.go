@@ -88,7 +88,8 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 	auth := spotifyauth.New(spotifyauth.Config{
 		ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, AccountsURL: cfg.AccountsURL.String(),
 		RedirectURL: cfg.AuthRedirectURL, Timeout: tokenCallTimeout,
-		Transport: tracing.Transport(spotifyauth.NewTransport(), tp, tracing.Propagator()),
+		// Token calls are client spans within the refresh (or login) span that makes them.
+		Transport: tracing.ChildTransport(spotifyauth.NewTransport(), tp, tracing.Propagator()),
 	})
 	defer auth.CloseIdleConnections()
 
@@ -102,6 +103,7 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		AppAccount: cfg.AppAccount, RefreshAhead: tokenstore.RefreshAheadSetting(cfg.RefreshAhead), CacheSize: cfg.CacheSize,
 		UnauthorizedRefreshInterval: cfg.UnauthorizedRefreshInterval,
 		RefreshTimeout:              tokenstore.RefreshTimeoutFor(cfg.LockTTL, tokenCallTimeout),
+		Tracing:                     tokenstore.Tracing{Provider: tp, AccountIDs: cfg.TraceAccountIDs},
 	})
 	if cfg.RefreshToken != "" {
 		if err := seed(ctx, src, cfg.DefaultAccount, cfg.RefreshToken, log); err != nil {

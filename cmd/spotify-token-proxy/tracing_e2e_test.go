@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"io"
@@ -101,8 +102,9 @@ func attrs(kvs []*commonpb.KeyValue) map[string]string {
 // The binary exports its spans over OTLP (HTTP and gRPC) to a receiver here: the
 // server span and the upstream client span arrive in the caller's trace, with the
 // resource from OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; the admin API's
-// span has the route, not the account id; the token endpoint call is a client span;
-// no secret is in any attribute.
+// span has the route, not the account id; the cold request's refresh is a span in
+// its trace, with the token endpoint call as a client span under it; no secret is in
+// any attribute.
 func TestTracesReachAnOTLPReceiver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs the binary")
@@ -158,10 +160,14 @@ func TestTracesReachAnOTLPReceiver(t *testing.T) {
 			resp.Body.Close()
 			p.stop(t) // SIGTERM: the buffered spans are exported before exit
 
-			var server, client, admin, tokenCall *receivedSpan
+			var server, client, admin, tokenCall, refresh, endpointSpan *receivedSpan
 			spans := rec.all()
 			for i, sp := range spans {
 				switch {
+				case sp.GetName() == "token refresh":
+					refresh = &spans[i]
+				case sp.GetName() == "token endpoint":
+					endpointSpan = &spans[i]
 				case sp.GetKind() == tracepb.Span_SPAN_KIND_SERVER && sp.GetName() == "GET":
 					server = &spans[i]
 				case sp.GetKind() == tracepb.Span_SPAN_KIND_CLIENT && sp.GetName() == "GET":
@@ -173,8 +179,19 @@ func TestTracesReachAnOTLPReceiver(t *testing.T) {
 					tokenCall = &spans[i]
 				}
 			}
-			if server == nil || client == nil || admin == nil || tokenCall == nil {
-				t.Fatalf("want a proxy server span, an upstream client span, an admin span and a token endpoint call; got %d spans: %v", len(spans), spans)
+			if server == nil || client == nil || admin == nil || tokenCall == nil || refresh == nil || endpointSpan == nil {
+				t.Fatalf("want a proxy server span, an upstream client span, an admin span, a refresh and a token endpoint call; got %d spans: %v", len(spans), spans)
+			}
+			// The cold request refreshed: the refresh span is in the caller's trace, and
+			// the token endpoint's client span is a step of it.
+			if got := hex.EncodeToString(refresh.GetTraceId()); got != traceID {
+				t.Errorf("refresh span trace %s, want the caller's %s", got, traceID)
+			}
+			if a := attrs(refresh.GetAttributes()); a["spotify_proxy.refresh.cause"] != "expired" || a["spotify_proxy.refresh.outcome"] != "written" {
+				t.Errorf("refresh span attributes %v", a)
+			}
+			if !bytes.Equal(endpointSpan.GetParentSpanId(), refresh.GetSpanId()) || !bytes.Equal(tokenCall.GetParentSpanId(), endpointSpan.GetSpanId()) {
+				t.Errorf("the token endpoint call is not under the refresh span")
 			}
 			if got := hex.EncodeToString(server.GetTraceId()); got != traceID {
 				t.Errorf("server span trace %s, want the caller's %s", got, traceID)
