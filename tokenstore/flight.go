@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // flight is one attempt at obtaining an account's token, which every caller of the
@@ -56,6 +57,9 @@ func (g *flights) finish(f *flight, cred *Credential, err error) {
 type demand struct {
 	cause Cause     // why a token is needed; CauseNone: a background re-check of the store
 	rej   rejection // the 401 behind it, if any (cause CauseUnauthorized)
+	// since (cause CauseValidate): a token refreshed after it answers without a
+	// refresh; it proves the refresh token worked since then.
+	since time.Time
 }
 
 // background starts a refresh (cause set) or a store re-check without making the
