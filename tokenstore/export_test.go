@@ -27,4 +27,6 @@ func WithValidationSleep(cfg *Config, fn func(ctx context.Context, d time.Durati
 // ValidatePass runs one validation pass now (Config.ValidateEvery must be set). It
 // returns how many accounts it refreshed or tried, and false when another Source
 // held the validation claim.
-func (s *Source) ValidatePass(ctx context.Context) (tried int, ran bool) { return s.validator.pass(ctx) }
+func (s *Source) ValidatePass(ctx context.Context) (tried int, ran bool) {
+	return s.validator.pass(ctx)
+}

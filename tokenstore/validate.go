@@ -51,7 +51,7 @@ type validator struct {
 	sleep   func(ctx context.Context, d time.Duration) bool // false: ctx ended
 	jitter  func(d time.Duration) time.Duration             // uniform in [0, d)
 
-	mu      sync.Mutex              // one pass at a time; guards retries
+	mu      sync.Mutex             // one pass at a time; guards retries
 	retries map[string]reauthRetry // reauth_required accounts tried in vain
 }
 
