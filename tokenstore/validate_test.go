@@ -92,35 +92,45 @@ func (v *validating) pass(t *testing.T) int {
 
 // An account whose refresh token has not been used within VALIDATE_EVERY is
 // refreshed through the refresh protocol (counted with trigger validate, written
-// with its cause); one used within it is not; the app account never is.
+// with its cause), even while its access token is valid; one used within it is not;
+// the app account never is.
 func TestValidationRefreshesStaleAccountsOnly(t *testing.T) {
 	v := newFileValidating(t)
 	v.put(t, "stale", v.sp.issue(), validateEvery+time.Minute)
 	v.put(t, "fresh", v.sp.issue(), validateEvery-time.Hour)
+	// Delivered with an access token that is still valid, but its refresh token
+	// has not been used within VALIDATE_EVERY.
+	valid := tokenstore.Record{Account: "valid", RefreshToken: v.sp.issue(), Status: tokenstore.StatusOK,
+		ObtainedAt: v.clock.Now().Add(-2 * validateEvery), AccessToken: "at-old-valid", Expiry: v.clock.Now().Add(50 * time.Minute)}
+	if _, err := v.store.Put(context.Background(), valid, 0); err != nil {
+		t.Fatal(err)
+	}
 	app := tokenstore.Record{Account: "app", ClientCredentials: true, Status: tokenstore.StatusOK}
 	if _, err := v.store.Put(context.Background(), app, 0); err != nil {
 		t.Fatal(err)
 	}
 	before := v.clock.Now()
 
-	if got := v.pass(t); got != 1 {
-		t.Fatalf("pass refreshed %d accounts, want 1", got)
+	if got := v.pass(t); got != 2 {
+		t.Fatalf("pass refreshed %d accounts, want 2", got)
 	}
-	if got := v.sp.calls.Load(); got != 1 || v.sp.ccCalls.Load() != 0 {
-		t.Fatalf("token calls = %d refresh, %d client credentials; want 1, 0", got, v.sp.ccCalls.Load())
+	if got := v.sp.calls.Load(); got != 2 || v.sp.ccCalls.Load() != 0 {
+		t.Fatalf("token calls = %d refresh, %d client credentials; want 2, 0", got, v.sp.ccCalls.Load())
 	}
-	if got := refreshes(v.m, metrics.TriggerValidate, metrics.ResultSuccess); got != 1 {
-		t.Fatalf("validate/success = %v, want 1", got)
+	if got := refreshes(v.m, metrics.TriggerValidate, metrics.ResultSuccess); got != 2 {
+		t.Fatalf("validate/success = %v, want 2", got)
 	}
-	stale := v.get(t, "stale")
-	if stale.Cause != tokenstore.CauseValidate || stale.RefreshedAt.Before(before) || stale.AccessToken == "at-old-stale" {
-		t.Fatalf("stale account after the pass: cause %v, refreshed %v", stale.Cause, stale.RefreshedAt)
+	for _, account := range []string{"stale", "valid"} {
+		rec := v.get(t, account)
+		if rec.Cause != tokenstore.CauseValidate || rec.RefreshedAt.Before(before) || rec.AccessToken == "at-old-"+account {
+			t.Fatalf("%s account after the pass: cause %v, refreshed %v", account, rec.Cause, rec.RefreshedAt)
+		}
 	}
 	if fresh := v.get(t, "fresh"); fresh.AccessToken != "at-old-fresh" {
 		t.Fatal("an account used within VALIDATE_EVERY was refreshed")
 	}
 	// The next pass finds nothing to do.
-	if got := v.pass(t); got != 0 || v.sp.calls.Load() != 1 {
+	if got := v.pass(t); got != 0 || v.sp.calls.Load() != 2 {
 		t.Fatalf("second pass refreshed %d (token calls %d)", got, v.sp.calls.Load())
 	}
 }
@@ -341,17 +351,27 @@ func TestValidationRunsInTheBackground(t *testing.T) {
 	src.Run()
 	defer src.Close()
 
-	fake.Waiters(1) // the wait before the first pass
+	parked := func(what string) { // the validator waits on the fake clock
+		t.Helper()
+		done := make(chan struct{})
+		go func() { fake.Waiters(1); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the validator never waited %s", what)
+		}
+	}
+	parked("before the first pass")
 	if sp.calls.Load() != 0 {
 		t.Fatal("a token call before the first pass")
 	}
 	fake.Advance(validateEvery / 4) // the first pass starts and waits its pace
-	fake.Waiters(1)
+	parked("its pace")
 	if sp.calls.Load() != 0 {
 		t.Fatal("a token call before its pace")
 	}
 	fake.Advance(2 * time.Second) // the refresh; then the wait for the next pass
-	fake.Waiters(1)
+	parked("for the next pass")
 	if got := sp.calls.Load(); got != 1 {
 		t.Fatalf("token calls after the first pass = %d, want 1", got)
 	}
