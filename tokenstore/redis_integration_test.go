@@ -46,6 +46,7 @@ func TestRedisStandaloneServer(t *testing.T) {
 	t.Run("Locker", func(t *testing.T) { testRedisLocker(t, c, time.Sleep) })
 	t.Run("Notifier", func(t *testing.T) { testRedisNotifier(t, c) })
 	t.Run("TwoReplicas", func(t *testing.T) { testTwoReplicasRefreshOnce(t, c) })
+	t.Run("ValidationClaim", func(t *testing.T) { testRedisValidationClaim(t, c) })
 }
 
 func TestRedisCluster(t *testing.T) {
@@ -67,6 +68,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("Locker", func(t *testing.T) { testRedisLocker(t, c, time.Sleep) })
 	t.Run("Notifier", func(t *testing.T) { testRedisNotifier(t, c) })
 	t.Run("TwoReplicas", func(t *testing.T) { testTwoReplicasRefreshOnce(t, c) })
+	t.Run("ValidationClaim", func(t *testing.T) { testRedisValidationClaim(t, c) })
 	t.Run("ListAcrossSlots", func(t *testing.T) {
 		st := tokenstore.NewRedisStore(c, testPrefix(), nil)
 		var want []string
