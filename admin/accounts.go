@@ -154,6 +154,10 @@ type accountInfo struct {
 	Scope        string  `json:"scope"`
 	RefreshedAt  *string `json:"refreshed_at"`
 	AuthorizedAt *string `json:"authorized_at"`
+	// RefreshTokenExpiresAt is authorized_at + Config.RefreshTokenLifetime: when the
+	// user has to authorise the app again, whatever the refreshes. Null without a
+	// lifetime or an authorisation time.
+	RefreshTokenExpiresAt *string `json:"refresh_token_expires_at"`
 }
 
 type accountList struct {
@@ -196,6 +200,9 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
 	for _, rec := range recs {
 		info := accountInfo{ID: rec.Account, Status: string(rec.Status), Scope: rec.Scope,
 			ExpiresAt: timeOrNil(rec.Expiry), RefreshedAt: timeOrNil(rec.RefreshedAt), AuthorizedAt: timeOrNil(rec.AuthorizedAt)}
+		if lt := s.cfg.RefreshTokenLifetime; lt > 0 && !rec.AuthorizedAt.IsZero() {
+			info.RefreshTokenExpiresAt = timeOrNil(rec.AuthorizedAt.Add(lt))
+		}
 		if info.Status == "" {
 			info.Status = statusCorrupt
 		}

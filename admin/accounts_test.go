@@ -263,8 +263,8 @@ func TestListPaging(t *testing.T) {
 				a["authorized_at"] != e.clock.Now().Format(time.RFC3339) || a["refreshed_at"] != e.clock.Now().Format(time.RFC3339) {
 				t.Fatalf("account %v", a)
 			}
-			if len(a) != 6 {
-				t.Fatalf("account has fields %v, want exactly id status expires_at scope refreshed_at authorized_at", a)
+			if v, ok := a["refresh_token_expires_at"]; len(a) != 7 || !ok || v != nil {
+				t.Fatalf("account has fields %v, want exactly id status expires_at scope refreshed_at authorized_at refresh_token_expires_at (null: no lifetime)", a)
 			}
 		}
 		if *l.Next == "" {
@@ -280,6 +280,32 @@ func TestListPaging(t *testing.T) {
 	}
 	for _, q := range []string{"?limit=0", "?limit=-3", "?limit=ten", "?cursor=" + strings.Repeat("c", 2000)} {
 		wantError(t, e.do(t, req{method: "GET", path: "/admin/v1/accounts" + q}), http.StatusBadRequest, "ADMIN_BAD_REQUEST")
+	}
+}
+
+// refresh_token_expires_at is authorized_at + the refresh token lifetime; null for
+// an account without an authorisation time (a seed, the app account).
+func TestListShowsRefreshTokenExpiry(t *testing.T) {
+	const lifetime = 4380 * time.Hour
+	e := newEnv(t, envOption{admin: func(c *Config) { c.RefreshTokenLifetime = lifetime }})
+	authorized := e.clock.Now().Add(-30 * 24 * time.Hour)
+	wantStatus(t, e.do(t, put("alice", `{"refresh_token":"RT-1","authorized_at":"`+authorized.Format(time.RFC3339)+`"}`)), http.StatusNoContent)
+	if _, err := e.src.Seed(context.Background(), "seeded", "RT-2"); err != nil {
+		t.Fatal(err)
+	}
+	l := list(t, e, "")
+	if len(l.Accounts) != 2 {
+		t.Fatalf("accounts %v", l.Accounts)
+	}
+	byID := map[string]map[string]any{}
+	for _, a := range l.Accounts {
+		byID[a["id"].(string)] = a
+	}
+	if got, want := byID["alice"]["refresh_token_expires_at"], authorized.Add(lifetime).UTC().Format(time.RFC3339); got != want {
+		t.Errorf("alice: refresh_token_expires_at %v, want %v", got, want)
+	}
+	if v, ok := byID["seeded"]["refresh_token_expires_at"]; !ok || v != nil {
+		t.Errorf("seeded account without authorized_at: refresh_token_expires_at %v (present %v), want null", v, ok)
 	}
 }
 

@@ -6,7 +6,8 @@
 //	GET    /metrics                          Prometheus text format, or OpenMetrics with exemplars when asked (Config.Gatherer)
 //	PUT    /admin/v1/accounts/{id}/token     store a delivered token: 204, 400, 409 (stale), 413
 //	GET    /admin/v1/accounts/{id}/token     a fresh access token (never the refresh token)
-//	GET    /admin/v1/accounts                accounts without secrets, paged (?cursor=…&limit=…)
+//	GET    /admin/v1/accounts                accounts without secrets, paged (?cursor=…&limit=…); refresh_token_expires_at
+//	                                         is authorized_at + Config.RefreshTokenLifetime (null: either unknown or 0)
 //	DELETE /admin/v1/accounts/{id}           204, also when there was nothing
 //	GET    /auth/signin[?next=/path]         sign-in form (admin token)
 //	POST   /auth/signin                      token, next: session cookie, 303 to next; 401 on a wrong token

@@ -118,7 +118,7 @@ func newAccountWriter(w io.Writer, output string) *accountWriter {
 		_, aw.failed = io.WriteString(w, `{"accounts":[`)
 	} else {
 		aw.tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(aw.tw, "ID\tSTATUS\tACCESS TOKEN EXPIRES\tREFRESHED\tAUTHORIZED\tSCOPE")
+		fmt.Fprintln(aw.tw, "ID\tSTATUS\tACCESS TOKEN EXPIRES\tREFRESHED\tAUTHORIZED\tREFRESH TOKEN EXPIRES\tSCOPE")
 	}
 	return aw
 }
@@ -134,7 +134,8 @@ func (aw *accountWriter) add(raw json.RawMessage, a account) error {
 		}
 		_, aw.failed = fmt.Fprintf(aw.w, "%s\n%s", sep, compact(raw))
 	} else {
-		_, aw.failed = fmt.Fprintf(aw.tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Status, orDash(a.ExpiresAt), orDash(a.RefreshedAt), orDash(a.AuthorizedAt), dashIfEmpty(a.Scope))
+		_, aw.failed = fmt.Fprintf(aw.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Status, orDash(a.ExpiresAt), orDash(a.RefreshedAt),
+			orDash(a.AuthorizedAt), orDash(a.RefreshTokenExpiresAt), dashIfEmpty(a.Scope))
 	}
 	aw.n++
 	return aw.failed

@@ -72,6 +72,25 @@ func TestAccountsGetAndDelete(t *testing.T) {
 		t.Fatalf("get read %d pages; the account is on the first", f.lists())
 	}
 	runCLI(t, srv, nil, "", "accounts", "get", "user-1200", "-o", "table").want(t, 0, "user-1200  ok", "")
+	// The table shows when the user must authorise the app again, "-" when unknown.
+	table := runCLI(t, srv, nil, "", "accounts", "get", "user-1200", "-o", "table")
+	column := func(table string) string { // the REFRESH TOKEN EXPIRES column of the account
+		lines := strings.Split(table, "\n")
+		if len(lines) < 2 || !strings.Contains(lines[0], "AUTHORIZED") || !strings.Contains(lines[0], "REFRESH TOKEN EXPIRES") {
+			t.Fatalf("table:\n%s", table)
+		}
+		return strings.Fields(lines[1])[5]
+	}
+	if got := column(table.stdout); got != "2027-05-31T16:00:00Z" {
+		t.Fatalf("refresh token expiry %q in\n%s", got, table.stdout)
+	}
+	f.mu.Lock()
+	f.accounts["user-1201"]["refresh_token_expires_at"] = nil
+	f.mu.Unlock()
+	table = runCLI(t, srv, nil, "", "accounts", "get", "user-1201", "-o", "table")
+	if got := column(table.stdout); got != "-" {
+		t.Fatalf("refresh token expiry %q without one in\n%s", got, table.stdout)
+	}
 	runCLI(t, srv, nil, "", "accounts", "get", "nobody").want(t, 1, "", `account "nobody" not found`)
 
 	runCLI(t, srv, nil, "", "accounts", "delete", "user-0002").want(t, 0, "deleted account user-0002", "")

@@ -212,6 +212,8 @@ type account struct {
 	ExpiresAt    *string `json:"expires_at"`
 	RefreshedAt  *string `json:"refreshed_at"`
 	AuthorizedAt *string `json:"authorized_at"`
+	// RefreshTokenExpiresAt: when the user must authorise the app again (null: no limit or unknown).
+	RefreshTokenExpiresAt *string `json:"refresh_token_expires_at"`
 }
 
 // listPageLimit is the page size asked of GET /admin/v1/accounts (its maximum).

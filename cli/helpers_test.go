@@ -35,7 +35,8 @@ func newFakeAdmin(ids ...string) *fakeAdmin {
 	f := &fakeAdmin{accounts: map[string]map[string]any{}}
 	for _, id := range ids {
 		f.accounts[id] = map[string]any{"id": id, "status": "ok", "scope": "user-read-private",
-			"expires_at": "2026-12-01T01:00:00Z", "refreshed_at": nil, "authorized_at": "2026-11-30T10:00:00Z"}
+			"expires_at": "2026-12-01T01:00:00Z", "refreshed_at": nil, "authorized_at": "2026-11-30T10:00:00Z",
+			"refresh_token_expires_at": "2027-05-31T16:00:00Z"}
 	}
 	return f
 }

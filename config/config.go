@@ -87,6 +87,10 @@ type Config struct {
 	RateLimitPerAccount ratelimit.Limit // per-account share of it; zero: none
 	RateLimitMaxWait    time.Duration   // wait at most this for a block or budget slot
 	UpstreamRetries     int             // retries of GET/HEAD after 502/503/504 or no answer
+
+	// Background validation (config/validate.go).
+	ValidateEvery time.Duration   // refresh accounts not refreshed for this long; 0: off
+	ValidateRate  ratelimit.Limit // at most this many validation refreshes per period, evenly spaced
 }
 
 // UsesRedis reports whether a Redis store is configured.
@@ -175,6 +179,8 @@ var settings = []setting{
 	{env: "RATE_LIMIT_PER_ACCOUNT", help: "each account's share of calls/period (e.g. 50/30s); empty: none"},
 	{env: "RATE_LIMIT_MAX_WAIT", def: "0s", help: "a request waits up to this for a rate-limit block or budget slot; longer ones get 429 at once"},
 	{env: "UPSTREAM_RETRIES", def: "2", help: "retries of a GET or HEAD after 502, 503, 504 or no answer (within a 10% retry budget)"},
+	{env: "VALIDATE_EVERY", help: "refresh in the background each account whose refresh token has not been used for this long (e.g. 24h), so revoked access turns reauth_required before a request finds out; empty: off"},
+	{env: "VALIDATE_RATE", def: "1/s", help: "at most this many validation refreshes per period, evenly spaced, calls/period (e.g. 1/s, 30/m)"},
 }
 
 // FlagName is the kebab-case flag of an environment variable.

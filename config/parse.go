@@ -200,6 +200,9 @@ func parse(get func(string) string) (*Config, error) {
 	if err := parseRateLimits(get, c); err != nil {
 		return nil, err
 	}
+	if err := parseValidation(c, get); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

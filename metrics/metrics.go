@@ -12,7 +12,7 @@ import (
 // Label values of the contract. Every one is initialised to zero by New, so each
 // series exists from the first scrape.
 var (
-	RefreshTriggers = []string{TriggerAhead, TriggerExpired, TriggerUnauthorized, TriggerLogin, TriggerAdmin}
+	RefreshTriggers = []string{TriggerAhead, TriggerExpired, TriggerUnauthorized, TriggerLogin, TriggerAdmin, TriggerValidate}
 	RefreshResults  = []string{ResultSuccess, ResultInvalidGrant, ResultError}
 	RaceOutcomes    = []string{RaceCoalesced, RacePeerRefreshed, RaceLockTimeout, RaceStaleWriteRejected, RaceInvalidGrantRecovered}
 	StoreOps        = []string{OpRead, OpWrite, OpDelete, OpList, OpLock, OpRateLimit, OpEvents}
@@ -27,6 +27,7 @@ const (
 	TriggerUnauthorized = "unauthorized"
 	TriggerLogin        = "login"
 	TriggerAdmin        = "admin"
+	TriggerValidate     = "validate"
 
 	ResultSuccess      = "success"
 	ResultInvalidGrant = "invalid_grant"
@@ -59,6 +60,9 @@ type Metrics struct {
 	RateLimited         prometheus.Counter
 	Accounts            *prometheus.GaugeVec
 	RefreshTokenAge     prometheus.Gauge
+	// AccountsExpiring counts the ok accounts whose refresh token's lifetime ends
+	// within EXPIRY_WARNING (or has ended).
+	AccountsExpiring prometheus.Gauge
 
 	// Account events and their webhook deliveries (package events).
 	Events                  *prometheus.CounterVec
@@ -147,6 +151,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		RefreshTokenAge: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spotify_proxy_refresh_token_age_seconds", Help: "Age of the oldest user authorisation; Spotify refresh tokens die 6 months (15552000 s) after it.",
 		}),
+		AccountsExpiring: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spotify_proxy_accounts_refresh_token_expiring",
+			Help: "Accounts in status ok whose refresh token's lifetime (authorized_at + REFRESH_TOKEN_LIFETIME) ends within EXPIRY_WARNING or has ended (recomputed periodically, not per scrape).",
+		}),
 		UpstreamInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "spotify_proxy_upstream_in_flight_requests", Help: "Requests to Spotify in flight.",
 		}),
@@ -160,7 +168,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	m.newEventCollectors(reg)
 	reg.MustRegister(m.Requests, m.RequestDuration, m.UpstreamRetries, m.TokenRefreshes, m.TokenRefreshSeconds,
-		m.RefreshRaces, m.LockWait, m.StoreErrors, m.RateLimited, m.Accounts, m.RefreshTokenAge,
+		m.RefreshRaces, m.LockWait, m.StoreErrors, m.RateLimited, m.Accounts, m.RefreshTokenAge, m.AccountsExpiring,
 		m.UpstreamInFlight, m.UpstreamRequests, m.UpstreamDuration)
 	for _, t := range RefreshTriggers {
 		for _, r := range RefreshResults {
@@ -323,4 +331,13 @@ func (m *Metrics) SetAccounts(ok, reauth int, oldestAuthAge time.Duration) {
 	m.Accounts.WithLabelValues("ok").Set(float64(ok))
 	m.Accounts.WithLabelValues("reauth_required").Set(float64(reauth))
 	m.RefreshTokenAge.Set(oldestAuthAge.Seconds())
+}
+
+// SetAccountsExpiring sets the number of ok accounts whose refresh token's lifetime
+// ends within the expiry warning.
+func (m *Metrics) SetAccountsExpiring(n int) {
+	if m == nil {
+		return
+	}
+	m.AccountsExpiring.Set(float64(n))
 }

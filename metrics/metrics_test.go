@@ -23,20 +23,21 @@ var contract = map[string]struct {
 	typ    dto.MetricType
 	labels []string
 }{
-	"spotify_proxy_requests_total":                 {dto.MetricType_COUNTER, []string{"code", "method"}},
-	"spotify_proxy_request_duration_seconds":       {dto.MetricType_HISTOGRAM, []string{"method"}},
-	"spotify_proxy_upstream_retries_total":         {dto.MetricType_COUNTER, []string{"reason", "result"}},
-	"spotify_proxy_token_refreshes_total":          {dto.MetricType_COUNTER, []string{"result", "trigger"}},
-	"spotify_proxy_token_refresh_duration_seconds": {dto.MetricType_HISTOGRAM, nil},
-	"spotify_proxy_token_refresh_races_total":      {dto.MetricType_COUNTER, []string{"outcome"}},
-	"spotify_proxy_lock_wait_seconds":              {dto.MetricType_HISTOGRAM, nil},
-	"spotify_proxy_store_errors_total":             {dto.MetricType_COUNTER, []string{"op"}},
-	"spotify_proxy_upstream_rate_limited_total":    {dto.MetricType_COUNTER, nil},
-	"spotify_proxy_accounts":                       {dto.MetricType_GAUGE, []string{"status"}},
-	"spotify_proxy_refresh_token_age_seconds":      {dto.MetricType_GAUGE, nil},
-	"spotify_proxy_rate_limit_blocked_seconds":     {dto.MetricType_GAUGE, nil},
-	"spotify_proxy_rate_limited_requests_total":    {dto.MetricType_COUNTER, []string{"cause", "outcome"}},
-	"spotify_proxy_rate_limit_wait_seconds":        {dto.MetricType_HISTOGRAM, nil},
+	"spotify_proxy_requests_total":                  {dto.MetricType_COUNTER, []string{"code", "method"}},
+	"spotify_proxy_request_duration_seconds":        {dto.MetricType_HISTOGRAM, []string{"method"}},
+	"spotify_proxy_upstream_retries_total":          {dto.MetricType_COUNTER, []string{"reason", "result"}},
+	"spotify_proxy_token_refreshes_total":           {dto.MetricType_COUNTER, []string{"result", "trigger"}},
+	"spotify_proxy_token_refresh_duration_seconds":  {dto.MetricType_HISTOGRAM, nil},
+	"spotify_proxy_token_refresh_races_total":       {dto.MetricType_COUNTER, []string{"outcome"}},
+	"spotify_proxy_lock_wait_seconds":               {dto.MetricType_HISTOGRAM, nil},
+	"spotify_proxy_store_errors_total":              {dto.MetricType_COUNTER, []string{"op"}},
+	"spotify_proxy_upstream_rate_limited_total":     {dto.MetricType_COUNTER, nil},
+	"spotify_proxy_accounts":                        {dto.MetricType_GAUGE, []string{"status"}},
+	"spotify_proxy_refresh_token_age_seconds":       {dto.MetricType_GAUGE, nil},
+	"spotify_proxy_accounts_refresh_token_expiring": {dto.MetricType_GAUGE, nil},
+	"spotify_proxy_rate_limit_blocked_seconds":      {dto.MetricType_GAUGE, nil},
+	"spotify_proxy_rate_limited_requests_total":     {dto.MetricType_COUNTER, []string{"cause", "outcome"}},
+	"spotify_proxy_rate_limit_wait_seconds":         {dto.MetricType_HISTOGRAM, nil},
 }
 
 func gather(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily {
@@ -78,7 +79,7 @@ func TestContractMetricsExistFromFirstScrape(t *testing.T) {
 	}
 	// Every contract label value is there before any event.
 	wantSeries := map[string]int{
-		"spotify_proxy_token_refreshes_total":       5 * 3,
+		"spotify_proxy_token_refreshes_total":       6 * 3,
 		"spotify_proxy_token_refresh_races_total":   5,
 		"spotify_proxy_store_errors_total":          7, // read write delete list lock ratelimit events
 		"spotify_proxy_accounts":                    2,

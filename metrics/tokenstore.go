@@ -24,6 +24,8 @@ func CauseLabel(c tokenstore.Cause) string {
 		return TriggerLogin
 	case tokenstore.CauseAdmin:
 		return TriggerAdmin
+	case tokenstore.CauseValidate:
+		return TriggerValidate
 	}
 	return ""
 }
@@ -79,6 +81,7 @@ func (m *Metrics) Raced(outcome tokenstore.Race) { m.Race(raceLabel(outcome)) }
 func (m *Metrics) StoreFailed(op tokenstore.StoreOp) { m.StoreError(opLabel(op)) }
 
 // AccountsCounted implements tokenstore.Observer: the account gauges.
-func (m *Metrics) AccountsCounted(ok, reauthRequired int, oldestAuthorization time.Duration) {
-	m.SetAccounts(ok, reauthRequired, oldestAuthorization)
+func (m *Metrics) AccountsCounted(c tokenstore.AccountCounts) {
+	m.SetAccounts(c.OK, c.ReauthRequired, c.OldestAuthorization)
+	m.SetAccountsExpiring(c.Expiring)
 }

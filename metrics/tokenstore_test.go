@@ -17,7 +17,7 @@ func TestTokenStoreLabels(t *testing.T) {
 	causes := map[tokenstore.Cause]string{
 		tokenstore.CauseAhead: TriggerAhead, tokenstore.CauseExpired: TriggerExpired,
 		tokenstore.CauseUnauthorized: TriggerUnauthorized, tokenstore.CauseLogin: TriggerLogin,
-		tokenstore.CauseAdmin: TriggerAdmin,
+		tokenstore.CauseAdmin: TriggerAdmin, tokenstore.CauseValidate: TriggerValidate,
 	}
 	for c, want := range causes {
 		if got := CauseLabel(c); got != want || !slices.Contains(RefreshTriggers, got) {
@@ -52,5 +52,25 @@ func TestTokenStoreLabels(t *testing.T) {
 	}
 	var nilM *Metrics // a nil *Metrics records nothing, as before
 	nilM.Refreshed(tokenstore.CauseAhead, tokenstore.ResultSuccess, time.Second, "0af7651916cd43dd8448eb211c80319c")
-	nilM.AccountsCounted(1, 2, time.Hour)
+	nilM.AccountsCounted(tokenstore.AccountCounts{OK: 1, ReauthRequired: 2, OldestAuthorization: time.Hour})
+}
+
+// TestAccountGaugesFromTokenStore: the token store's account counts reach every
+// account gauge, the expiring accounts included.
+func TestAccountGaugesFromTokenStore(t *testing.T) {
+	m := New(prometheus.NewRegistry())
+	m.AccountsCounted(tokenstore.AccountCounts{OK: 5, ReauthRequired: 2, Expiring: 3, OldestAuthorization: 48 * time.Hour})
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"ok", testutil.ToFloat64(m.Accounts.WithLabelValues("ok")), 5},
+		{"reauth_required", testutil.ToFloat64(m.Accounts.WithLabelValues("reauth_required")), 2},
+		{"expiring", testutil.ToFloat64(m.AccountsExpiring), 3},
+		{"oldest authorisation", testutil.ToFloat64(m.RefreshTokenAge), 48 * 3600},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
 }

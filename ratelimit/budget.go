@@ -30,7 +30,8 @@ func (l Limit) String() string {
 	return strconv.Itoa(l.N) + "/" + l.Per.String()
 }
 
-// ParseLimit parses "N/duration" (150/30s, 10/1s, 600/1m); "" is no limit.
+// ParseLimit parses "N/duration" (150/30s, 10/1s, 600/1m); a bare unit is one of
+// it (1/s, 60/m, 100/h); "" is no limit.
 func ParseLimit(s string) (Limit, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -41,7 +42,11 @@ func ParseLimit(s string) (Limit, error) {
 	if !ok || err != nil || count < 1 {
 		return Limit{}, fmt.Errorf("%q: want calls/period with a positive whole number of calls, e.g. 150/30s", s)
 	}
-	d, err := time.ParseDuration(strings.TrimSpace(per))
+	per = strings.TrimSpace(per)
+	if per != "" && (per[0] < '0' || per[0] > '9') && per[0] != '.' {
+		per = "1" + per
+	}
+	d, err := time.ParseDuration(per)
 	if err != nil || d < time.Millisecond {
 		return Limit{}, fmt.Errorf("%q: the period must be a duration of at least 1ms, e.g. 150/30s", s)
 	}

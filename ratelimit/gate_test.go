@@ -368,7 +368,12 @@ func TestParseLimit(t *testing.T) {
 	if err != nil || l != (Limit{N: 150, Per: 30 * time.Second}) || l.String() != "150/30s" {
 		t.Fatalf("%v %v", l, err)
 	}
-	for _, bad := range []string{"150", "x/1s", "0/1s", "5/", "5/0s"} {
+	for in, want := range map[string]Limit{"1/s": {1, time.Second}, "60/m": {60, time.Minute}, "100/ h": {100, time.Hour}, "10/1s": {10, time.Second}} {
+		if l, err := ParseLimit(in); err != nil || l != want {
+			t.Errorf("%q: %v %v, want %v", in, l, err, want)
+		}
+	}
+	for _, bad := range []string{"150", "x/1s", "0/1s", "5/", "5/0s", "5/-s", "5/ms5"} {
 		if _, err := ParseLimit(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -89,8 +89,14 @@ type cache struct {
 
 // get returns the account's entry, creating it (and evicting another) if needed.
 func (c *cache) get(account string, now time.Time) *entry {
+	e, _ := c.add(account, now)
+	return e
+}
+
+// add is get that also tells whether it created the entry.
+func (c *cache) add(account string, now time.Time) (*entry, bool) {
 	if v, ok := c.entries.Load(account); ok {
-		return v.(*entry)
+		return v.(*entry), false
 	}
 	e := &entry{account: account}
 	e.lastUsed.Store(now.Unix())
@@ -98,8 +104,13 @@ func (c *cache) get(account string, now time.Time) *entry {
 	if !loaded && c.size.Add(1) > int64(c.limit) {
 		c.evict(account)
 	}
-	return v.(*entry)
+	return v.(*entry), !loaded
 }
+
+// cool makes an entry created at created the first to be evicted, unless it was
+// used since: background work (validation) does not push out the accounts that
+// requests use.
+func cool(e *entry, created time.Time) { e.lastUsed.CompareAndSwap(created.Unix(), 0) }
 
 // lookup returns the account's entry if it is cached.
 func (c *cache) lookup(account string) (*entry, bool) {

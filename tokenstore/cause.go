@@ -16,6 +16,7 @@ const (
 	CauseUnauthorized              // refreshed because Spotify answered 401 to the previous token
 	CauseLogin                     // obtained by the login flow (counted by admin; not stored)
 	CauseAdmin                     // refreshed because the admin API asked for a fresh token
+	CauseValidate                  // refreshed by background validation (Config.ValidateEvery)
 )
 
 // causeText is each Cause's stored form. Records written before Cause existed hold
@@ -27,6 +28,7 @@ var causeText = [...]string{
 	CauseUnauthorized: "unauthorized",
 	CauseLogin:        "login",
 	CauseAdmin:        "admin",
+	CauseValidate:     "validate",
 }
 
 // String is the stored form ("" for CauseNone).
@@ -37,8 +39,9 @@ func (c Cause) String() string {
 	return ""
 }
 
-// parseCause reads a stored cause. A string this build does not know is CauseNone:
-// only CauseUnauthorized changes what the Source trusts.
+// parseCause reads a stored cause. A string this build does not know is CauseNone
+// (so an older build reads "validate" as a delivered token's): only
+// CauseUnauthorized changes what the Source trusts.
 func parseCause(s string) Cause {
 	for c, t := range causeText {
 		if t == s {
@@ -91,9 +94,19 @@ type Observer interface {
 	Raced(outcome Race)
 	StoreFailed(op StoreOp)
 	LockWaited(d time.Duration)
-	// AccountsCounted reports the account gauges: accounts by status and the age of
-	// the oldest user authorisation (0: none).
-	AccountsCounted(ok, reauthRequired int, oldestAuthorization time.Duration)
+	// AccountsCounted reports the account gauges.
+	AccountsCounted(c AccountCounts)
+}
+
+// AccountCounts is what the account gauges show.
+type AccountCounts struct {
+	OK, ReauthRequired int
+	// Expiring is the number of ok accounts whose refresh token's lifetime
+	// (AuthorizedAt + Config.RefreshTokenLifetime) ends within Config.ExpiryWarning,
+	// or has ended; 0 without a lifetime.
+	Expiring int
+	// OldestAuthorization is the age of the oldest user authorisation (0: none).
+	OldestAuthorization time.Duration
 }
 
 type nopObserver struct{}
@@ -102,4 +115,4 @@ func (nopObserver) Refreshed(Cause, RefreshResult, time.Duration, string) {}
 func (nopObserver) Raced(Race)                                            {}
 func (nopObserver) StoreFailed(StoreOp)                                   {}
 func (nopObserver) LockWaited(time.Duration)                              {}
-func (nopObserver) AccountsCounted(int, int, time.Duration)               {}
+func (nopObserver) AccountsCounted(AccountCounts)                         {}

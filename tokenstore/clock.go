@@ -11,10 +11,12 @@ import (
 //   - Now is the injected clock (Config.Now): every instant compared with a token's or
 //     a record's times (expiry, refresh-ahead, backoff, the 401 floor, how long an
 //     error is remembered, the gauges' ages). Tests move it by hand.
-//   - sleep, stopwatch, ticker and wallNow measure and wait real durations: the
+//   - sleep, pause, stopwatch, ticker and wallNow measure and wait real durations: the
 //     refresh lock's wait and lease (Redis expires it in real time), the grace given to
-//     a peer's pending write, the pending-write retries, the scan ticker. A manual test
-//     clock must neither freeze nor skip them.
+//     a peer's pending write, the pending-write retries, the scan ticker, the
+//     validator's pacing. A manual test clock must neither freeze nor skip them; only
+//     the validator's waits may be replaced (Config.validateSleep), by tests that move
+//     the injected clock as they wait.
 type clock struct{ now func() time.Time }
 
 func newClock(now func() time.Time) clock {
@@ -43,6 +45,18 @@ func (clock) sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// pause waits d of real time and reports true, or false when ctx ends first.
+func (clock) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -17,6 +17,7 @@
 //	invalidations.go telling peers of changes, dropping what peers changed
 //	accounts.go      account management: deliver, seed, delete, list
 //	gauges.go        the account gauges
+//	validate.go      background validation: stale accounts refreshed, paced, one Source at a time
 //	cause.go         Cause (why a token was obtained) and the Observer the metrics implement
 //	tracing.go       the spans of a flight (Config.Tracing)
 //	clock.go         the one clock: the injected Now, and real-time waits
@@ -67,8 +68,19 @@
 //   - A SharedStore (RedisStore) is a capability the store declares: the Source then
 //     gives peers' pending writes a grace period, and one replica per interval
 //     computes the account gauges and saves a summary the others show.
+//   - Background validation (ValidateEvery): an account whose refresh token has not
+//     proved itself (RefreshedAt, ObtainedAt) within ValidateEvery is refreshed as a
+//     flight of its own with cause CauseValidate — the same single flight, lock,
+//     re-read and compare-and-set write as a request's — so a revoked grant turns
+//     reauth_required, and the StatusListener hears it, before a request needs the
+//     account. Refreshes are paced (ValidatePace, with jitter); on a
+//     ValidationClaimer store one Source at a time validates; reauth_required
+//     accounts are retried on a backoff from ReauthBackoff, not on every pass.
+//   - The account gauges count, besides accounts by status and the oldest
+//     authorisation, the ok accounts whose refresh token's lifetime
+//     (AuthorizedAt + RefreshTokenLifetime) ends within ExpiryWarning.
 //   - The stored Cause keeps the strings records were written with (ahead, expired,
-//     unauthorized, admin); package metrics maps causes to label values, so renaming a
+//     unauthorized, admin, validate); package metrics maps causes to label values, so renaming a
 //     label changes neither the stored records nor what replicas trust.
 //
 // # The request path

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 )
 
 // FileStore is the embedded store of a single instance: one JSON file, mode 0600,
@@ -23,6 +24,14 @@ type FileStore struct {
 
 	mu      sync.Mutex
 	records map[string]json.RawMessage
+	claim   fileClaim // the validation claim (ClaimValidation)
+}
+
+// fileClaim is a claim held in memory: the file lock already keeps other processes
+// away, so only the Sources of this process take turns.
+type fileClaim struct {
+	owner string
+	until time.Time // real time
 }
 
 type fileLayout struct {
@@ -121,6 +130,18 @@ func restrictMode(path string, log *slog.Logger) error {
 
 // Close releases the file lock.
 func (s *FileStore) Close() error { return s.lock.Close() }
+
+// ClaimValidation implements ValidationClaimer among the Sources of this process.
+func (s *FileStore) ClaimValidation(_ context.Context, owner string, ttl time.Duration) (bool, error) {
+	now := clock{}.wallNow()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claim.owner != owner && now.Before(s.claim.until) {
+		return false, nil
+	}
+	s.claim = fileClaim{owner: owner, until: now.Add(ttl)}
+	return true, nil
+}
 
 // Get implements Store.
 func (s *FileStore) Get(_ context.Context, account string) (Record, error) {

@@ -3,6 +3,7 @@ package tokenstore
 import (
 	"context"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 )
@@ -60,6 +61,9 @@ func (g *flights) finish(f *flight, cred *Credential, err error, span trace.Span
 type demand struct {
 	cause Cause     // why a token is needed; CauseNone: a background re-check of the store
 	rej   rejection // the 401 behind it, if any (cause CauseUnauthorized)
+	// since (cause CauseValidate): a token refreshed after it answers without a
+	// refresh; it proves the refresh token worked since then.
+	since time.Time
 }
 
 // background starts a refresh (cause set) or a store re-check without making the

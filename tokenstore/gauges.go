@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// gauges computes the account gauges (accounts by status, age of the oldest user
-// authorisation) from the store, every interval, so scrapes never scan the store. On
-// a shared store, one replica per interval lists the records and saves the summary;
-// the others show what it saved.
+// gauges computes the account gauges (accounts by status, ok accounts whose refresh
+// token's lifetime ends within the warning, age of the oldest user authorisation)
+// from the store, every interval, so scrapes never scan the store. On a shared store,
+// one replica per interval lists the records and saves the summary; the others show
+// what it saved.
 type gauges struct {
 	store    Store
 	shared   SharedStore // the store, when replicas share it; nil otherwise
@@ -19,6 +20,8 @@ type gauges struct {
 	log      *slog.Logger
 	clk      clock
 	interval time.Duration
+	lifetime time.Duration // Config.RefreshTokenLifetime; 0: no account expires
+	warning  time.Duration // Config.ExpiryWarning
 }
 
 // run scans now and every interval until ctx ends.
@@ -99,6 +102,7 @@ func (g *gauges) scan(ctx context.Context) {
 // summarize lists every record.
 func (g *gauges) summarize(ctx context.Context) (Summary, error) {
 	var sum Summary
+	now := g.clk.Now()
 	cursor := ""
 	for {
 		recs, next, err := g.store.List(ctx, cursor, 500)
@@ -109,6 +113,9 @@ func (g *gauges) summarize(ctx context.Context) (Summary, error) {
 			switch r.Status {
 			case StatusOK:
 				sum.OK++
+				if g.expiring(r, now) {
+					sum.Expiring++
+				}
 			case StatusReauthRequired:
 				sum.ReauthRequired++
 			}
@@ -122,14 +129,21 @@ func (g *gauges) summarize(ctx context.Context) (Summary, error) {
 		}
 		cursor = next
 	}
-	sum.ComputedAt = g.clk.Now()
+	sum.ComputedAt = now
 	return sum, nil
 }
 
+// expiring reports whether r is a user's account whose refresh token's lifetime
+// ends within the warning, or has ended.
+func (g *gauges) expiring(r Record, now time.Time) bool {
+	return g.lifetime > 0 && !r.ClientCredentials && !r.AuthorizedAt.IsZero() &&
+		!now.Before(r.AuthorizedAt.Add(g.lifetime-g.warning))
+}
+
 func (g *gauges) show(sum Summary) {
-	var age time.Duration
+	c := AccountCounts{OK: sum.OK, ReauthRequired: sum.ReauthRequired, Expiring: sum.Expiring}
 	if !sum.OldestAuthorizedAt.IsZero() {
-		age = g.clk.Now().Sub(sum.OldestAuthorizedAt)
+		c.OldestAuthorization = g.clk.Now().Sub(sum.OldestAuthorizedAt)
 	}
-	g.obs.AccountsCounted(sum.OK, sum.ReauthRequired, age)
+	g.obs.AccountsCounted(c)
 }

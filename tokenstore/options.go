@@ -1,6 +1,7 @@
 package tokenstore
 
 import (
+	"context"
 	"log/slog"
 	"time"
 )
@@ -51,6 +52,24 @@ type Config struct {
 	// ErrRefreshTooSoon. The stored record's refresh time and cause decide, so every
 	// replica keeps the same floor (see trust.go).
 	UnauthorizedRefreshInterval time.Duration
+
+	// ValidateEvery turns on background validation (0: off; validate.go): an account
+	// whose refresh token has not been used or obtained within it (Record.RefreshedAt,
+	// ObtainedAt) is refreshed through the refresh protocol, so a revoked grant turns
+	// reauth_required before a request finds out. On a store that implements
+	// ValidationClaimer one Source at a time validates.
+	ValidateEvery time.Duration
+	// ValidatePace is the least time between two validation refreshes (default 1s): a
+	// pass over N stale accounts takes at least N×ValidatePace.
+	ValidatePace time.Duration
+	// RefreshTokenLifetime is how long a user's refresh token lives after they
+	// authorised the app (0: no limit); an ok account whose lifetime ends within
+	// ExpiryWarning (or has ended) counts as expiring in the account gauges.
+	RefreshTokenLifetime, ExpiryWarning time.Duration
+
+	// validateSleep, when set, replaces the validator's real-time waits: tests move a
+	// manual clock with it (export_test.go).
+	validateSleep func(ctx context.Context, d time.Duration) bool
 
 	// beforeWrite, when set, is called after a refresh succeeded and before its
 	// conditional write. Tests set it (export_test.go) to pause a lock holder.
@@ -107,6 +126,7 @@ func (cfg Config) withDefaults() Config {
 	cfg.RetryMaxExpired = min(cfg.RetryMaxExpired, cfg.RetryMax)
 	def(&cfg.RecheckAfter, time.Minute)
 	def(&cfg.ScanInterval, time.Minute)
+	def(&cfg.ValidatePace, time.Second)
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 10000
 	}

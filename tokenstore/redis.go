@@ -2,7 +2,6 @@ package tokenstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 //	{prefix}invalidate          pub/sub channel; a message is "<account id> <publisher id>"
 //	{prefix}summary             STRING the account gauges' summary (JSON), from one replica
 //	{prefix}summary:claim       STRING which replica computes the next summary, TTL ≈ the scan interval
+//	{prefix}validate:claim      STRING the replica validating accounts (its owner id), TTL ≈ the pass interval
 //
 // The braces are a Cluster hash tag: an account's record and lock live in one slot,
 // so the scripts that touch them run on one node. The index has a slot of its own;
@@ -53,6 +53,7 @@ func (k redisKeys) index() string                { return k.prefix + "accounts" 
 func (k redisKeys) channel() string              { return k.prefix + "invalidate" }
 func (k redisKeys) summary() string              { return k.prefix + "summary" }
 func (k redisKeys) summaryClaim() string         { return k.prefix + "summary:claim" }
+func (k redisKeys) validateClaim() string        { return k.prefix + "validate:claim" }
 
 // putScript: KEYS[1] record; ARGV expect, new version, record bytes, "1" when
 // plaintext records are refused (a key is set and no migration runs), account.
@@ -309,59 +310,6 @@ func (s *RedisStore) Ping(ctx context.Context) error {
 		return fmt.Errorf("tokenstore: redis: %w", err)
 	}
 	return nil
-}
-
-// ClaimSummary implements SummaryStore with SET NX PX: the first replica to ask in
-// each interval scans the accounts.
-func (s *RedisStore) ClaimSummary(ctx context.Context, ttl time.Duration) (bool, error) {
-	err := s.client.SetArgs(ctx, s.keys.summaryClaim(), "1", redis.SetArgs{Mode: "NX", TTL: ttl}).Err()
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, redis.Nil):
-		return false, nil
-	default:
-		return false, fmt.Errorf("tokenstore: redis: summary claim: %w", err)
-	}
-}
-
-type summaryJSON struct {
-	OK             int       `json:"ok"`
-	ReauthRequired int       `json:"reauth_required"`
-	OldestAuth     time.Time `json:"oldest_authorized_at,omitzero"`
-	ComputedAt     time.Time `json:"computed_at"`
-}
-
-// SaveSummary implements SummaryStore.
-func (s *RedisStore) SaveSummary(ctx context.Context, sum Summary, keep time.Duration) error {
-	b, err := json.Marshal(summaryJSON{sum.OK, sum.ReauthRequired, sum.OldestAuthorizedAt, sum.ComputedAt})
-	if err != nil {
-		return err
-	}
-	if err := s.client.Set(ctx, s.keys.summary(), b, keep).Err(); err != nil {
-		return fmt.Errorf("tokenstore: redis: summary: %w", err)
-	}
-	return nil
-}
-
-// LoadSummary implements SummaryStore. A summary that does not decode is an error,
-// not an empty summary.
-func (s *RedisStore) LoadSummary(ctx context.Context) (Summary, bool, error) {
-	b, err := s.client.Get(ctx, s.keys.summary()).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return Summary{}, false, nil
-	}
-	if err != nil {
-		return Summary{}, false, fmt.Errorf("tokenstore: redis: summary: %w", err)
-	}
-	var j summaryJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return Summary{}, false, fmt.Errorf("tokenstore: redis: %s does not hold a summary (%v): %w", s.keys.summary(), err, ErrCorrupt)
-	}
-	if j.ComputedAt.IsZero() {
-		return Summary{}, false, fmt.Errorf("tokenstore: redis: %s does not hold a summary (no computed_at): %w", s.keys.summary(), ErrCorrupt)
-	}
-	return Summary{OK: j.OK, ReauthRequired: j.ReauthRequired, OldestAuthorizedAt: j.OldestAuth, ComputedAt: j.ComputedAt}, true, nil
 }
 
 // redisErr describes a failed command; a key of the wrong type is a corrupt record

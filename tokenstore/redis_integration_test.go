@@ -47,6 +47,7 @@ func TestRedisStandaloneServer(t *testing.T) {
 	t.Run("Notifier", func(t *testing.T) { testRedisNotifier(t, c) })
 	t.Run("TwoReplicas", func(t *testing.T) { testTwoReplicasRefreshOnce(t, c) })
 	t.Run("TraceLinks", func(t *testing.T) { testTraceWaiterLinksToThePeersRefresh(t, c) })
+	t.Run("ValidationClaim", func(t *testing.T) { testRedisValidationClaim(t, c) })
 }
 
 func TestRedisCluster(t *testing.T) {
@@ -69,6 +70,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Run("Notifier", func(t *testing.T) { testRedisNotifier(t, c) })
 	t.Run("TwoReplicas", func(t *testing.T) { testTwoReplicasRefreshOnce(t, c) })
 	t.Run("TraceLinks", func(t *testing.T) { testTraceWaiterLinksToThePeersRefresh(t, c) })
+	t.Run("ValidationClaim", func(t *testing.T) { testRedisValidationClaim(t, c) })
 	t.Run("ListAcrossSlots", func(t *testing.T) {
 		st := tokenstore.NewRedisStore(c, testPrefix(), nil)
 		var want []string

@@ -207,9 +207,13 @@ func (p *protocol) run(ctx context.Context, a attempt) result {
 }
 
 // satisfies reports whether a stored record answers d without a refresh: after a
-// 401, a valid token the 401 rule trusts; otherwise a fresh one.
+// 401, a valid token the 401 rule trusts; for a validation, a valid token refreshed
+// (or a refresh token obtained) after d.since; otherwise a fresh one.
 func (p *protocol) satisfies(rec Record, d demand, now time.Time) bool {
-	if d.cause == CauseUnauthorized {
+	switch d.cause {
+	case CauseValidate:
+		return p.fresh.valid(rec, now) && provedAt(rec).After(d.since)
+	case CauseUnauthorized:
 		return p.fresh.valid(rec, now) && d.rej.mayAnswer(rec.AccessToken, provenanceOf(rec), instead)
 	}
 	return p.fresh.fresh(rec, now) && d.rej.mayAnswer(rec.AccessToken, provenanceOf(rec), instead)

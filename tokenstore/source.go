@@ -12,8 +12,8 @@ import (
 // (refresh.go), judged by the freshness windows (freshness.go), the 401 rule
 // (trust.go) and the backoff (backoff.go); rotated tokens the store did not take
 // wait in pending.go; peers are told of changes through invalidations.go. Account
-// management and the account gauges are in accounts.go and gauges.go. See the
-// package documentation.
+// management and the account gauges are in accounts.go and gauges.go, background
+// validation in validate.go. See the package documentation.
 type Source struct {
 	cfg   Config
 	log   *slog.Logger
@@ -26,8 +26,9 @@ type Source struct {
 	life  *lifecycle
 	tr    *tracer // nil: not traced
 
-	accounts *accounts
-	gauges   *gauges
+	accounts  *accounts
+	gauges    *gauges
+	validator *validator // nil: no background validation
 }
 
 // NewSource builds a Source. Call Run to start its background work and Close to stop it.
@@ -55,12 +56,16 @@ func NewSource(cfg Config) *Source {
 		},
 	}
 	s.accounts = &accounts{store: cfg.Store, health: health, clk: clk, changed: s.changed, status: cfg.Status}
-	s.gauges = &gauges{store: cfg.Store, shared: sharedStore, health: health, obs: cfg.Metrics, log: cfg.Logger, clk: clk, interval: cfg.ScanInterval}
+	s.gauges = &gauges{store: cfg.Store, shared: sharedStore, health: health, obs: cfg.Metrics, log: cfg.Logger, clk: clk,
+		interval: cfg.ScanInterval, lifetime: cfg.RefreshTokenLifetime, warning: cfg.ExpiryWarning}
+	if cfg.ValidateEvery > 0 {
+		s.validator = newValidator(s, health)
+	}
 	return s
 }
 
-// Run starts the background work (invalidation subscription, account gauges) and
-// returns at once.
+// Run starts the background work (invalidation subscription, account gauges,
+// validation) and returns at once.
 func (s *Source) Run() {
 	if s.cfg.Notifier != nil {
 		s.life.goroutine(func() { s.inval.subscribe(s.life.ctx, s.clk) })
@@ -68,10 +73,13 @@ func (s *Source) Run() {
 	if s.cfg.ScanInterval > 0 {
 		s.life.goroutine(func() { s.gauges.run(s.life.ctx) })
 	}
+	if s.validator != nil {
+		s.life.goroutine(func() { s.validator.run(s.life.ctx) })
+	}
 }
 
-// Close stops the background work (subscription, gauges, retries of pending writes)
-// and waits for it; refreshes in flight run to their end (at most RefreshTimeout), so
+// Close stops the background work (subscription, gauges, validation, retries of
+// pending writes) and waits for it; refreshes in flight run to their end (at most RefreshTimeout), so
 // a rotated refresh token is stored, not dropped.
 func (s *Source) Close() { s.life.close() }
 

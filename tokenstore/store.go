@@ -101,10 +101,11 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// Summary is what the account gauges show: accounts by status and the oldest user
-// authorisation.
+// Summary is what the account gauges show: accounts by status, the ok accounts
+// whose refresh token's lifetime ends soon, and the oldest user authorisation.
 type Summary struct {
 	OK, ReauthRequired int
+	Expiring           int       // see AccountCounts.Expiring
 	OldestAuthorizedAt time.Time // zero: no user authorisation stored
 	ComputedAt         time.Time
 }
@@ -133,6 +134,17 @@ type SummaryStore interface {
 	SaveSummary(ctx context.Context, sum Summary, keep time.Duration) error
 	// LoadSummary returns the last saved summary; false if there is none.
 	LoadSummary(ctx context.Context) (Summary, bool, error)
+}
+
+// ValidationClaimer is a store on which Sources take turns at background validation
+// (Config.ValidateEvery): the one holding the claim validates, the others skip their
+// pass. RedisStore claims for every replica of the deployment; FileStore, used by one
+// process, for the Sources of that process.
+type ValidationClaimer interface {
+	// ClaimValidation reports whether owner holds the claim for the next ttl: it takes
+	// a claim nobody holds, extends owner's own, and answers false while another
+	// owner's lasts.
+	ClaimValidation(ctx context.Context, owner string, ttl time.Duration) (bool, error)
 }
 
 // Locker hands out the per-account refresh lock shared by all replicas.

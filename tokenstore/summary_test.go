@@ -136,3 +136,62 @@ func TestFileAccountGauges(t *testing.T) {
 		t.Errorf("gauges after a delete = %+v, want %+v", got, want)
 	}
 }
+
+// The expiring gauge counts the ok user accounts whose refresh token's lifetime
+// (authorized_at + RefreshTokenLifetime) ends within ExpiryWarning or has ended;
+// with Redis, replicas that did not list show the count the lister saved.
+func TestAccountGaugesCountExpiringRefreshTokens(t *testing.T) {
+	const lifetime, warning = 4380 * time.Hour, 336 * time.Hour
+	_, client := newMiniredis(t)
+	ctx := context.Background()
+	prefix := testPrefix()
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
+	withLifetime := replicaOptions{config: func(c *tokenstore.Config) {
+		c.RefreshTokenLifetime, c.ExpiryWarning = lifetime, warning
+	}}
+	a := newReplica(t, client, prefix, sp, clk.Now, withLifetime)
+	b := newReplica(t, client, prefix, sp, clk.Now, withLifetime)
+	store := tokenstore.NewRedisStore(client, prefix, nil)
+	now := clk.Now()
+	for _, r := range []struct {
+		account    string
+		authorized time.Time
+		status     tokenstore.Status
+		app        bool
+	}{
+		{"ends-in-a-week", now.Add(-lifetime + 7*24*time.Hour), tokenstore.StatusOK, false},
+		{"ended", now.Add(-lifetime - time.Hour), tokenstore.StatusOK, false},
+		{"at-the-warning", now.Add(-lifetime + warning), tokenstore.StatusOK, false},
+		{"young", now.Add(-30 * 24 * time.Hour), tokenstore.StatusOK, false},
+		{"just-before-the-warning", now.Add(-lifetime + warning + time.Minute), tokenstore.StatusOK, false},
+		{"reauth", now.Add(-lifetime), tokenstore.StatusReauthRequired, false},
+		{"unknown", time.Time{}, tokenstore.StatusOK, false},
+		{"app", now.Add(-lifetime), tokenstore.StatusOK, true},
+	} {
+		rec := sampleRecord(r.account)
+		rec.AuthorizedAt, rec.Status, rec.ClientCredentials = r.authorized, r.status, r.app
+		if _, err := store.Put(ctx, rec, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.src.ScanAccounts(ctx)
+	b.src.ScanAccounts(ctx)
+	for name, r := range map[string]*replica{"a": a, "b": b} {
+		if got := testutil.ToFloat64(r.m.AccountsExpiring); got != 3 {
+			t.Errorf("replica %s: expiring = %v, want 3", name, got)
+		}
+	}
+
+	// Without a lifetime nothing expires.
+	f := newFixture(t)
+	rec := sampleRecord("old")
+	rec.AuthorizedAt = f.clock.Now().Add(-10 * lifetime)
+	if _, err := f.store.Put(ctx, rec, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.src.ScanAccounts(ctx)
+	if got := testutil.ToFloat64(f.m.AccountsExpiring); got != 0 {
+		t.Errorf("expiring without a lifetime = %v, want 0", got)
+	}
+}

@@ -73,7 +73,7 @@ func TestChartDefaultsMatchProxyDefaults(t *testing.T) {
 	}
 	cm := renderBundle(t, minimalValues()).proxyConfigMap(t)
 	for _, env := range []string{"BODY_READ_TIMEOUT", "MAX_REPLAY_MEMORY", "UPSTREAM_IDLE_TIMEOUT", "REWRITE_RESPONSE_URLS",
-		"UNAUTHORIZED_REFRESH_INTERVAL", "TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", "ADMIN_SESSION_TTL"} {
+		"UNAUTHORIZED_REFRESH_INTERVAL", "TOKEN_ENCRYPTION_ACCEPT_PLAINTEXT", "ADMIN_SESSION_TTL", "VALIDATE_RATE"} {
 		def, ok := defaults[env]
 		if !ok {
 			t.Errorf("config/config.go has no default for %s", env)
@@ -83,7 +83,7 @@ func TestChartDefaultsMatchProxyDefaults(t *testing.T) {
 			t.Errorf("ConfigMap %s = %q (set: %v), the proxy's default is %q", env, got, ok, def)
 		}
 	}
-	for _, env := range []string{"PUBLIC_URL", "PUBLIC_ADMIN_URL"} {
+	for _, env := range []string{"PUBLIC_URL", "PUBLIC_ADMIN_URL", "VALIDATE_EVERY"} {
 		if v, ok := cm.Data[env]; ok {
 			t.Errorf("ConfigMap sets %s = %q by default; the proxy's default is empty", env, v)
 		}

@@ -67,6 +67,8 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"bad webhook retry", "webhook: {retryFor: 1 day}", "/webhook/retryFor"},
 		{"bad expiry warning", "config: {expiryWarning: 14d}", "/config/expiryWarning"},
 		{"bad refresh token lifetime", "config: {refreshTokenLifetime: six months}", "/config/refreshTokenLifetime"},
+		{"bad validation interval", "config: {validateEvery: 1d}", "/config/validateEvery"},
+		{"validation rate without a period", "config: {validateRate: '1'}", "/config/validateRate"},
 		{"webhook typo", "webhook: {secretkey: x}", "additional properties 'secretkey'"},
 	}
 	for _, tc := range cases {

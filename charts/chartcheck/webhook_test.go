@@ -53,3 +53,17 @@ func TestWebhookValues(t *testing.T) {
 		t.Fatalf("URL from %+v, secret from %+v", u, s)
 	}
 }
+
+// TestValidationValues: background validation is off by default (no VALIDATE_EVERY,
+// the proxy's default rate); config.validateEvery and config.validateRate reach the
+// ConfigMap.
+func TestValidationValues(t *testing.T) {
+	cm := renderBundle(t, minimalValues()).proxyConfigMap(t).Data
+	if _, ok := cm["VALIDATE_EVERY"]; ok || cm["VALIDATE_RATE"] != "1/s" {
+		t.Fatalf("validation defaults in the ConfigMap: VALIDATE_EVERY %q, VALIDATE_RATE %q", cm["VALIDATE_EVERY"], cm["VALIDATE_RATE"])
+	}
+	cm = renderBundle(t, overlay(t, minimalValues(), "config: {validateEvery: 24h, validateRate: 30/m}")).proxyConfigMap(t).Data
+	if cm["VALIDATE_EVERY"] != "24h" || cm["VALIDATE_RATE"] != "30/m" {
+		t.Fatalf("VALIDATE_EVERY %q, VALIDATE_RATE %q", cm["VALIDATE_EVERY"], cm["VALIDATE_RATE"])
+	}
+}

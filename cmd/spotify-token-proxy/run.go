@@ -104,7 +104,12 @@ func runWith(ctx context.Context, args []string, getenv func(string) string, log
 		UnauthorizedRefreshInterval: cfg.UnauthorizedRefreshInterval,
 		RefreshTimeout:              tokenstore.RefreshTimeoutFor(cfg.LockTTL, tokenCallTimeout),
 		Tracing:                     tokenstore.Tracing{Provider: tp, AccountIDs: cfg.TraceAccountIDs},
+		RefreshTokenLifetime:        cfg.RefreshTokenLifetime, ExpiryWarning: cfg.ExpiryWarning,
+		ValidateEvery: cfg.ValidateEvery, ValidatePace: cfg.ValidatePace(),
 	})
+	if cfg.ValidateEvery > 0 {
+		log.Info("background validation on", "every", cfg.ValidateEvery.String(), "rate", cfg.ValidateRate.String())
+	}
 	if cfg.RefreshToken != "" {
 		if err := seed(ctx, src, cfg.DefaultAccount, cfg.RefreshToken, log); err != nil {
 			return err
