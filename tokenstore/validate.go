@@ -19,9 +19,10 @@ import (
 // is found by the token call (invalid_grant): the protocol marks the account
 // reauth_required and tells the StatusListener before any request finds out.
 //
-//   - Pacing: one validation refresh at a time, each after a wait of pace plus up to
-//     a quarter of it (jitter), so a pass over N stale accounts lasts at least N×pace
-//     and never bursts into the token endpoint. Passes start every interval (every/4,
+//   - Pacing: one validation refresh at a time, each starting pace plus up to a
+//     quarter of it (jitter) after the previous one started (a slow token call does
+//     not slow the pace, a slower one than pace delays the next), so a pass over N
+//     stale accounts lasts at least N×pace and never bursts into the token endpoint. Passes start every interval (every/4,
 //     at most an hour) after the previous one ended, the first after a random part of
 //     an interval.
 //   - One validator at a time: on a ValidationClaimer store a pass runs only while
@@ -118,6 +119,7 @@ func (v *validator) pass(ctx context.Context) (tried int, ran bool) {
 	}
 	start := v.clk.Now()
 	seen := map[string]bool{} // reauth_required accounts listed
+	var last time.Time        // when the previous refresh of the pass started
 	failed := 0
 	cursor := ""
 	for {
@@ -130,7 +132,7 @@ func (v *validator) pass(ctx context.Context) (tried int, ran bool) {
 			return tried, true
 		}
 		for _, c := range v.due(recs, seen) {
-			if !v.sleep(ctx, v.pace+v.jitter(v.pace/4)) || !v.claim(ctx) {
+			if !v.waitTurn(ctx, &last) || !v.claim(ctx) {
 				return tried, true // stopped, or another Source validates now
 			}
 			tried++
@@ -152,6 +154,22 @@ func (v *validator) pass(ctx context.Context) (tried int, ran bool) {
 		v.log.Info("validation pass done", "refreshed", tried-failed, "failed", failed, "took", v.clk.Now().Sub(start).Round(time.Millisecond).String())
 	}
 	return tried, true
+}
+
+// waitTurn waits until the next refresh may start: pace plus up to a quarter of
+// it (jitter) after the previous one started (*last, zero before the first), so a
+// refresh's own time does not slow the pace. It sets *last to now; false when ctx
+// ended.
+func (v *validator) waitTurn(ctx context.Context, last *time.Time) bool {
+	wait := v.pace + v.jitter(v.pace/4)
+	if !last.IsZero() {
+		wait = last.Add(wait).Sub(v.clk.Now())
+	}
+	if wait > 0 && !v.sleep(ctx, wait) {
+		return false
+	}
+	*last = v.clk.Now()
+	return ctx.Err() == nil
 }
 
 // claim takes or renews the validation claim; true without a claimer.

@@ -171,6 +171,34 @@ func TestValidationIsPaced(t *testing.T) {
 	}
 }
 
+// The pace counts from the start of the previous refresh: a token call that takes
+// 600ms does not stretch the 1s pace to 1.6s.
+func TestValidationPaceIsNotSlowedByTheTokenCall(t *testing.T) {
+	v := newFileValidating(t)
+	var mu sync.Mutex
+	var calls []time.Time
+	v.sp.gate = func(int64) {
+		mu.Lock()
+		calls = append(calls, v.clock.Now())
+		mu.Unlock()
+		v.clock.Add(600 * time.Millisecond) // the call's own time
+	}
+	const n = 5
+	for i := range n {
+		v.put(t, string(rune('a'+i)), v.sp.issue(), validateEvery+time.Duration(i)*time.Minute)
+	}
+	if got := v.pass(t); got != n {
+		t.Fatalf("pass refreshed %d, want %d", got, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(calls); i++ {
+		if gap := calls[i].Sub(calls[i-1]); gap < time.Second || gap > 1250*time.Millisecond {
+			t.Errorf("token call %d started %s after the previous one, want 1s to 1.25s (pace plus jitter)", i+1, gap)
+		}
+	}
+}
+
 // A revoked grant is found by the pass, with no request: the account turns
 // reauth_required and the listener hears it once.
 func TestValidationFindsRevokedAccount(t *testing.T) {
