@@ -45,8 +45,23 @@ func TestVerify(t *testing.T) {
 			t.Errorf("%s: Verify = %v, want %v", tc.name, err, tc.want)
 		}
 	}
-	// What the sender sets, the receiver accepts.
+	// The Standard Webhooks specification's own example.
+	spec, _ := ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	specAt := time.Unix(1614265330, 0)
+	specBody := []byte(`{"test": 2432232314}`)
+	if got := spec.Sign("msg_p5jXN8AQM9LWM0D4loKWxJek", specAt, specBody); got != "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=" {
+		t.Fatalf("the specification's example signs as %s", got)
+	}
 	h := http.Header{}
+	h.Set(HeaderID, "msg_p5jXN8AQM9LWM0D4loKWxJek")
+	h.Set(HeaderTimestamp, "1614265330")
+	h.Set(HeaderSignature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+	if err := spec.Verify(h, specBody, specAt.Add(time.Minute), 0); err != nil {
+		t.Fatalf("the specification's example does not verify: %v", err)
+	}
+
+	// What the sender sets, the receiver accepts.
+	h = http.Header{}
 	s.setHeaders(h, "msg_2", now, body)
 	if err := s.Verify(h, body, now, 0); err != nil {
 		t.Fatalf("a delivery's own headers: %v", err)

@@ -164,6 +164,18 @@ func TestRedisProbeLease(t *testing.T) {
 	if l := lease("b-2"); l.Outcome != LeaseTaken {
 		t.Fatalf("after the lease's end: %+v", l)
 	}
+	// A lease left from this block (its owner never finished: a Redis timeout) does
+	// not hold the probe of a later block once that one ends.
+	next := until.Add(2 * time.Second)
+	if l, err := r.Lease(ctx, "app", next, "d-1", 10*time.Second); err != nil || l.Outcome != LeaseTaken {
+		t.Fatalf("a later block's probe behind an earlier block's lease: %+v %v", l, err)
+	}
+	if err := r.Finish(ctx, "app", next, "d-1", false); err != nil {
+		t.Fatal(err)
+	}
+	if l := lease("b-3"); l.Outcome != LeaseTaken {
+		t.Fatalf("after d-1 freed its lease: %+v", l)
+	}
 
 	sub := c.Subscribe(ctx, "p:ratelimit")
 	defer sub.Close()

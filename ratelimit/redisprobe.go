@@ -16,7 +16,8 @@ import (
 // that ended, owner, now (ms), the lease's end (ms), the key's TTL (ms). It
 // answers {'blocked', block} when a later block is stored, {'released', until}
 // when a probe after this block was answered, {'held', end} while another
-// probe's lease runs, else takes the lease: {'taken', end}.
+// probe's lease for this block (or a later one) runs, else takes the lease:
+// {'taken', end}. A lease left from an earlier block does not hold this one.
 var leaseScript = redis.NewScript(`
 local b = redis.call('GET', KEYS[1])
 local ms = b and string.match(b, '^%d+')
@@ -26,7 +27,7 @@ if p then
   local who, u, e = string.match(p, '^(%S+) (%d+) ?(%d*)$')
   if who == 'released' then
     if tonumber(u) >= tonumber(ARGV[1]) then return {'released', u} end
-  elseif e and e ~= '' and tonumber(e) > tonumber(ARGV[3]) then
+  elseif e and e ~= '' and tonumber(u) >= tonumber(ARGV[1]) and tonumber(e) > tonumber(ARGV[3]) then
     return {'held', e}
   end
 end

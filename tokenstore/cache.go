@@ -1,6 +1,7 @@
 package tokenstore
 
 import (
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,11 +78,15 @@ func (e *entry) reset() {
 }
 
 // cache is the Source's per-account state: at most limit entries, the least
-// recently used evicted first (approximately).
+// recently used evicted first (approximately). Lookups read entries without a lock;
+// mu guards only keys, the eviction sample, taken when an entry is added or removed.
 type cache struct {
 	entries sync.Map // account -> *entry
 	size    atomic.Int64
 	limit   int
+
+	mu   sync.Mutex
+	keys keySet // the cached accounts, for eviction's random sample
 	// recheckBefore (unix ns): entries checked before it are re-read from the store
 	// in the background, because invalidations may have been missed then.
 	recheckBefore atomic.Int64
@@ -89,28 +94,60 @@ type cache struct {
 
 // get returns the account's entry, creating it (and evicting another) if needed.
 func (c *cache) get(account string, now time.Time) *entry {
-	e, _ := c.add(account, now)
+	v, ok := c.entries.Load(account)
+	if ok {
+		return v.(*entry)
+	}
+	e, _ := c.insert(account, now.Unix())
+	if c.size.Load() > int64(c.limit) {
+		c.evict(account)
+	}
 	return e
 }
 
-// add is get that also tells whether it created the entry.
-func (c *cache) add(account string, now time.Time) (*entry, bool) {
+// insert adds an entry last used at lastUsed (unix seconds) unless the account has
+// one; it tells whether it added it.
+func (c *cache) insert(account string, lastUsed int64) (*entry, bool) {
+	e := &entry{account: account}
+	e.lastUsed.Store(lastUsed)
+	v, loaded := c.entries.LoadOrStore(account, e)
+	if loaded {
+		return v.(*entry), false
+	}
+	c.size.Add(1)
+	c.mu.Lock()
+	c.keys.add(account)
+	c.mu.Unlock()
+	return e, true
+}
+
+// borrow returns the account's entry for background work (validation) without
+// evicting another: an entry it has to add is cold (never used) and goes back with
+// giveBack unless a request used it meanwhile, so background work never pushes out
+// the accounts requests use.
+func (c *cache) borrow(account string) (e *entry, added bool) {
 	if v, ok := c.entries.Load(account); ok {
 		return v.(*entry), false
 	}
-	e := &entry{account: account}
-	e.lastUsed.Store(now.Unix())
-	v, loaded := c.entries.LoadOrStore(account, e)
-	if !loaded && c.size.Add(1) > int64(c.limit) {
-		c.evict(account)
-	}
-	return v.(*entry), !loaded
+	return c.insert(account, 0)
 }
 
-// cool makes an entry created at created the first to be evicted, unless it was
-// used since: background work (validation) does not push out the accounts that
-// requests use.
-func cool(e *entry, created time.Time) { e.lastUsed.CompareAndSwap(created.Unix(), 0) }
+// giveBack drops an entry borrow added, unless a request used it (touch).
+func (c *cache) giveBack(e *entry) {
+	if e.lastUsed.Load() == 0 {
+		c.remove(e)
+	}
+}
+
+// remove drops e if it is still the account's entry.
+func (c *cache) remove(e *entry) {
+	if c.entries.CompareAndDelete(e.account, e) {
+		c.size.Add(-1)
+		c.mu.Lock()
+		c.keys.remove(e.account)
+		c.mu.Unlock()
+	}
+}
 
 // lookup returns the account's entry if it is cached.
 func (c *cache) lookup(account string) (*entry, bool) {
@@ -128,22 +165,68 @@ func touch(e *entry, now time.Time) {
 	}
 }
 
-// evict drops the least recently used of a few sampled entries (an approximate LRU,
-// as Redis does it): O(1) per insertion, and the cache cannot grow without bound.
+// evictSample is how many random entries evict compares.
+const evictSample = 8
+
+// evict drops the least recently used of a few entries sampled at random (an
+// approximate LRU, as Redis does it): O(1) per insertion, and the cache cannot grow
+// without bound. The sample is random: sync.Map's iteration order is not.
 func (c *cache) evict(keep string) {
+	c.mu.Lock()
 	var victim *entry
-	n := 0
-	c.entries.Range(func(_, v any) bool {
-		e := v.(*entry)
-		if e.account != keep && (victim == nil || e.lastUsed.Load() < victim.lastUsed.Load()) {
+	for range evictSample {
+		account, ok := c.keys.random()
+		if !ok || account == keep {
+			continue
+		}
+		v, ok := c.entries.Load(account)
+		if !ok {
+			continue
+		}
+		if e := v.(*entry); victim == nil || e.lastUsed.Load() < victim.lastUsed.Load() {
 			victim = e
 		}
-		n++
-		return n < 8
-	})
-	if victim != nil && c.entries.CompareAndDelete(victim.account, victim) {
-		c.size.Add(-1)
 	}
+	c.mu.Unlock()
+	if victim != nil {
+		c.remove(victim)
+	}
+}
+
+// keySet is a set of accounts with O(1) add, remove and random pick.
+type keySet struct {
+	list  []string
+	index map[string]int
+}
+
+func (k *keySet) add(account string) {
+	if k.index == nil {
+		k.index = map[string]int{}
+	}
+	if _, ok := k.index[account]; ok {
+		return
+	}
+	k.index[account] = len(k.list)
+	k.list = append(k.list, account)
+}
+
+func (k *keySet) remove(account string) {
+	i, ok := k.index[account]
+	if !ok {
+		return
+	}
+	last := len(k.list) - 1
+	k.list[i] = k.list[last]
+	k.index[k.list[i]] = i
+	k.list = k.list[:last]
+	delete(k.index, account)
+}
+
+func (k *keySet) random() (string, bool) {
+	if len(k.list) == 0 {
+		return "", false
+	}
+	return k.list[rand.IntN(len(k.list))], true
 }
 
 // len is the number of cached accounts.

@@ -66,3 +66,59 @@ func TestEntryRememberIsBounded(t *testing.T) {
 		t.Fatal("reset kept a copy")
 	}
 }
+
+// Eviction samples entries at random: when as many new accounts arrive as the cache
+// holds, most of the older entries go. (An approximate LRU over a fixed window of
+// the map, sync.Map's iteration order, keeps evicting the newest arrivals instead.)
+func TestCacheEvictsTheOlderEntries(t *testing.T) {
+	const limit = 1000
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	c := &cache{limit: limit}
+	for i := range limit {
+		c.get(fmt.Sprintf("old-%d", i), now)
+	}
+	for i := range limit {
+		c.get(fmt.Sprintf("new-%d", i), now.Add(time.Duration(i+1)*time.Second))
+	}
+	old := 0
+	for i := range limit {
+		if _, ok := c.lookup(fmt.Sprintf("old-%d", i)); ok {
+			old++
+		}
+	}
+	t.Logf("%d of %d entries are old after %d new arrivals", old, c.len(), limit)
+	if c.len() != limit || old > limit/4 {
+		t.Fatalf("%d entries, %d of them old after %d new arrivals; want %d, at most %d old", c.len(), old, limit, limit, limit/4)
+	}
+}
+
+// Validation borrows an entry: it does not evict, and it leaves unless a request
+// used it meanwhile.
+func TestCacheBorrow(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	c := &cache{limit: 2}
+	c.get("a", now)
+	c.get("b", now)
+	e, added := c.borrow("v")
+	if !added || c.len() != 3 {
+		t.Fatalf("borrow: added %v, %d entries", added, c.len())
+	}
+	c.giveBack(e)
+	if _, ok := c.lookup("v"); ok || c.len() != 2 {
+		t.Fatal("an unused borrowed entry stayed")
+	}
+	for _, a := range []string{"a", "b"} {
+		if _, ok := c.lookup(a); !ok {
+			t.Fatalf("borrowing evicted %s", a)
+		}
+	}
+	e, _ = c.borrow("w")
+	touch(c.get("w", now), now) // a request uses it meanwhile
+	c.giveBack(e)
+	if _, ok := c.lookup("w"); !ok {
+		t.Fatal("a borrowed entry a request used was dropped")
+	}
+	if e, added := c.borrow("a"); added || e == nil {
+		t.Fatal("borrowing a cached account added an entry")
+	}
+}

@@ -125,8 +125,8 @@ func (v *validator) pass(ctx context.Context) (tried int, ran bool) {
 	for {
 		recs, next, err := v.store.List(ctx, cursor, validatePage)
 		if err != nil {
-			v.health.failed(OpList)
-			if ctx.Err() == nil {
+			if ctx.Err() == nil { // not the Source closing
+				v.health.failed(OpList)
 				v.log.Warn("listing accounts for validation failed; the next pass tries again", "error", err)
 			}
 			return tried, true
@@ -181,8 +181,8 @@ func (v *validator) claim(ctx context.Context) bool {
 	// a claimant that died leaves the work to another Source within an interval.
 	mine, err := v.claimer.ClaimValidation(ctx, v.owner, max(v.interval*9/10, 3*v.pace))
 	if err != nil {
-		v.health.failed(OpLock)
-		if ctx.Err() == nil {
+		if ctx.Err() == nil { // not the Source closing
+			v.health.failed(OpLock)
 			v.log.Warn("claiming account validation failed; the next pass tries again", "error", err)
 		}
 		return false
@@ -263,13 +263,12 @@ func provedAt(rec Record) time.Time {
 }
 
 // validate runs the account's flight with cause CauseValidate; a token refreshed
-// after since answers it without a token call. An entry it adds to the cache goes
-// first at the next eviction unless a request uses it meanwhile.
+// after since answers it without a token call. An entry it has to add to the cache
+// leaves it afterwards unless a request used it meanwhile (cache.borrow).
 func (s *Source) validate(ctx context.Context, account string, since time.Time) error {
-	now := s.clk.Now()
-	e, added := s.cache.add(account, now)
+	e, added := s.cache.borrow(account)
 	if added {
-		defer cool(e, now)
+		defer s.cache.giveBack(e)
 	}
 	_, err := s.join(ctx, e, demand{cause: CauseValidate, since: since})
 	return err
