@@ -98,12 +98,15 @@ func (n *fanout) Publish(_ context.Context, account string) error {
 	return nil
 }
 
-func (n *fanout) Subscribe(ctx context.Context, fn func(string)) error {
+func (n *fanout) Subscribe(ctx context.Context, subscribed func(), fn func(string)) error {
 	n.mu.Lock()
 	id := n.next
 	n.next++
 	n.subs[id] = fn
 	n.mu.Unlock()
+	if subscribed != nil {
+		subscribed()
+	}
 	n.subscribed <- struct{}{}
 	<-ctx.Done()
 	n.mu.Lock()

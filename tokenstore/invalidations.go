@@ -39,17 +39,24 @@ func (iv *invalidations) forget(account string) {
 }
 
 // subscribe follows the peers' invalidations until ctx ends, subscribing again
-// after a failure. Messages may have been lost meanwhile: every cached token is
-// re-read from the store at its next use.
+// after a failure. Messages may have been lost until the new subscription is
+// confirmed: then every cached token is re-read from the store at its next use (a
+// re-read before the confirmation could still miss a change).
 func (iv *invalidations) subscribe(ctx context.Context, clk clock) {
+	broken := false
+	resubscribed := func() {
+		if broken {
+			iv.cache.missedInvalidations(clk.Now())
+		}
+	}
 	for ctx.Err() == nil {
-		err := iv.n.Subscribe(ctx, iv.forget)
+		err := iv.n.Subscribe(ctx, resubscribed, iv.forget)
 		if ctx.Err() != nil {
 			return
 		}
+		broken = true
 		iv.log.Warn("invalidation subscription ended; retrying", "error", err)
 		clk.sleep(ctx, time.Second)
-		iv.cache.missedInvalidations(clk.Now())
 	}
 }
 

@@ -54,8 +54,14 @@ func (n *RedisNotifier) Publish(ctx context.Context, account string) error {
 // Subscribe implements Notifier. It calls fn, one call at a time, for every valid
 // account id other notifiers publish until ctx ends (it then returns nil), or
 // returns the error that broke the subscription.
-func (n *RedisNotifier) Subscribe(ctx context.Context, fn func(account string)) error {
+func (n *RedisNotifier) Subscribe(ctx context.Context, subscribed func(), fn func(account string)) error {
 	err := redissub.Follow(ctx, n.client, n.channel, redisPingEvery, redissub.Handlers{
+		Subscribed: func() error {
+			if subscribed != nil {
+				subscribed()
+			}
+			return nil
+		},
 		Message: func(payload string) {
 			account, origin, _ := strings.Cut(payload, " ")
 			if origin != n.origin && ValidAccount(account) {

@@ -587,7 +587,7 @@ func subscribe(t *testing.T, n *tokenstore.RedisNotifier, client redis.Universal
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan string, 100)
 	done := make(chan error, 1)
-	go func() { done <- n.Subscribe(ctx, func(a string) { got <- a }) }()
+	go func() { done <- n.Subscribe(ctx, nil, func(a string) { got <- a }) }()
 	probe := fmt.Sprintf("probe-%d", prefixSeq.Add(1))
 	deadline := time.Now().Add(10 * time.Second)
 	for ready := false; !ready; {
@@ -882,6 +882,41 @@ func TestRedisOwnLostInvalidationHidesNoPeerChange(t *testing.T) {
 	}
 	waitUntil(t, "replica B to serve the delivered token", func() bool {
 		c, err := b.src.Token(ctx, "default")
+		return err == nil && c.AccessToken == "delivered-at"
+	})
+}
+
+// A change announced while a replica's subscription was down is not lost for good:
+// once the replica's new subscription is confirmed, its cached tokens are re-read.
+func TestRedisChangeMissedWhileDisconnectedIsReread(t *testing.T) {
+	m, c := newMiniredis(t)
+	ctx := context.Background()
+	prefix := testPrefix()
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
+	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
+	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
+	if _, err := a.src.Seed(ctx, "default", sp.issue()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.src.Token(ctx, "default"); err != nil {
+		t.Fatal(err)
+	}
+	channel := prefix + "invalidate"
+	waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
+	m.Close() // every connection drops; the replicas subscribe again after a second
+	if err := m.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Second)
+	err := b.src.Deliver(ctx, "default", tokenstore.Delivery{
+		RefreshToken: sp.issue(), AccessToken: "delivered-at", Expiry: clk.Now().Add(time.Hour),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "replica A to serve the token delivered while it was not subscribed", func() bool {
+		c, err := a.src.Token(ctx, "default")
 		return err == nil && c.AccessToken == "delivered-at"
 	})
 }

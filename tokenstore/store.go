@@ -170,8 +170,9 @@ type Notifier interface {
 	Publish(ctx context.Context, account string) error
 	// Subscribe calls fn for every change other Notifiers announce until ctx
 	// ends. A Notifier's own announcements need not come back to it; if they do,
-	// the Source only re-reads the record.
-	Subscribe(ctx context.Context, fn func(account string)) error
+	// the Source only re-reads the record. subscribed (nil: none) is called each time the subscription is confirmed:
+	// changes announced before it may have been missed.
+	Subscribe(ctx context.Context, subscribed func(), fn func(account string)) error
 }
 
 // Token is what a Refresher returns.
