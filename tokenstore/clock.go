@@ -14,9 +14,10 @@ import (
 //   - sleep, pause, stopwatch, ticker and wallNow measure and wait real durations: the
 //     refresh lock's wait and lease (Redis expires it in real time), the grace given to
 //     a peer's pending write, the pending-write retries, the scan ticker, the
-//     validator's pacing. A manual test clock must neither freeze nor skip them; only
+//     validator's waits. A manual test clock must neither freeze nor skip them; only
 //     the validator's waits may be replaced (Config.validateSleep), by tests that move
-//     the injected clock as they wait.
+//     the injected clock as they wait. The validator therefore measures its pace (how
+//     long since the previous refresh started) on Now, the clock its waits move.
 type clock struct{ now func() time.Time }
 
 func newClock(now func() time.Time) clock {

@@ -143,6 +143,16 @@ func (s *FileStore) ClaimValidation(_ context.Context, owner string, ttl time.Du
 	return true, nil
 }
 
+// ReleaseValidation implements ValidationClaimer.
+func (s *FileStore) ReleaseValidation(_ context.Context, owner string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claim.owner == owner {
+		s.claim = fileClaim{}
+	}
+	return nil
+}
+
 // Get implements Store.
 func (s *FileStore) Get(_ context.Context, account string) (Record, error) {
 	s.mu.Lock()

@@ -78,6 +78,22 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `)
 
+// releaseScript: KEYS[1] the claim; ARGV owner. Deletes the claim if owner holds it.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// ReleaseValidation implements ValidationClaimer.
+func (s *RedisStore) ReleaseValidation(ctx context.Context, owner string) error {
+	if err := releaseScript.Run(ctx, s.client, []string{s.keys.validateClaim()}, owner).Err(); err != nil {
+		return fmt.Errorf("tokenstore: redis: releasing the validation claim: %w", err)
+	}
+	return nil
+}
+
 // ClaimValidation implements ValidationClaimer: one replica of the deployment at a
 // time validates.
 func (s *RedisStore) ClaimValidation(ctx context.Context, owner string, ttl time.Duration) (bool, error) {

@@ -81,7 +81,12 @@ func (s *Source) Run() {
 // Close stops the background work (subscription, gauges, validation, retries of
 // pending writes) and waits for it; refreshes in flight run to their end (at most RefreshTimeout), so
 // a rotated refresh token is stored, not dropped.
-func (s *Source) Close() { s.life.close() }
+func (s *Source) Close() {
+	s.life.close()
+	if s.validator != nil {
+		s.validator.release()
+	}
+}
 
 // Cached is the number of accounts held in the in-process cache (at most CacheSize,
 // give or take the entries being inserted concurrently).

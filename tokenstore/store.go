@@ -145,6 +145,9 @@ type ValidationClaimer interface {
 	// a claim nobody holds, extends owner's own, and answers false while another
 	// owner's lasts.
 	ClaimValidation(ctx context.Context, owner string, ttl time.Duration) (bool, error)
+	// ReleaseValidation gives up owner's claim, if owner holds it, so another
+	// Source need not wait for it to run out (a replica shutting down).
+	ReleaseValidation(ctx context.Context, owner string) error
 }
 
 // Locker hands out the per-account refresh lock shared by all replicas.

@@ -172,6 +172,19 @@ func (v *validator) waitTurn(ctx context.Context, last *time.Time) bool {
 	return ctx.Err() == nil
 }
 
+// release gives up the validation claim at Close, so another Source validates at
+// its next pass instead of after the claim runs out.
+func (v *validator) release() {
+	if v.claimer == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := v.claimer.ReleaseValidation(ctx, v.owner); err != nil {
+		v.log.Warn("releasing the validation claim failed; another replica takes it when it runs out", "error", err)
+	}
+}
+
 // claim takes or renews the validation claim; true without a claimer.
 func (v *validator) claim(ctx context.Context) bool {
 	if v.claimer == nil {

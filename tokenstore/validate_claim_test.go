@@ -136,3 +136,35 @@ func TestFileStoreValidationClaim(t *testing.T) {
 		}
 	}
 }
+
+// A Source that closes (a replica shutting down) gives the claim up: another one
+// validates at its next pass instead of after the claim runs out.
+func TestValidationClaimReleasedAtClose(t *testing.T) {
+	_, client := newMiniredis(t)
+	fileStore, err := tokenstore.OpenFileStore(filepath.Join(t.TempDir(), "tokens.json"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fileStore.Close() })
+	for name, store := range map[string]tokenstore.Store{
+		"redis": tokenstore.NewRedisStore(client, testPrefix(), nil),
+		"file":  fileStore,
+	} {
+		t.Run(name, func(t *testing.T) {
+			clk := newClock()
+			sp := newFakeSpotify(clk.Now, time.Hour)
+			a := newValidating(t, clk, sp, store)
+			b := newValidating(t, clk, sp, store)
+			if _, ran := a.src.ValidatePass(context.Background()); !ran {
+				t.Fatal("the first pass did not run")
+			}
+			if _, ran := b.src.ValidatePass(context.Background()); ran {
+				t.Fatal("b validated while a held the claim")
+			}
+			a.src.Close()
+			if _, ran := b.src.ValidatePass(context.Background()); !ran {
+				t.Fatal("b could not validate after a closed: the claim was kept")
+			}
+		})
+	}
+}
