@@ -174,9 +174,8 @@ const evictSample = 8
 func (c *cache) evict(keep string) {
 	c.mu.Lock()
 	var victim *entry
-	for range evictSample {
-		account, ok := c.keys.random()
-		if !ok || account == keep {
+	for _, account := range c.keys.sample(evictSample) {
+		if account == keep {
 			continue
 		}
 		v, ok := c.entries.Load(account)
@@ -222,11 +221,17 @@ func (k *keySet) remove(account string) {
 	delete(k.index, account)
 }
 
-func (k *keySet) random() (string, bool) {
-	if len(k.list) == 0 {
-		return "", false
+// sample returns n accounts picked at random, or all of them when there are no
+// more than n.
+func (k *keySet) sample(n int) []string {
+	if len(k.list) <= n {
+		return k.list
 	}
-	return k.list[rand.IntN(len(k.list))], true
+	out := make([]string, n)
+	for i := range out {
+		out[i] = k.list[rand.IntN(len(k.list))]
+	}
+	return out
 }
 
 // len is the number of cached accounts.
