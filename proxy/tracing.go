@@ -35,10 +35,10 @@ type Tracing struct {
 
 // Attributes of the proxy's own (beyond the semantic conventions).
 const (
-	AttrAccount      = attribute.Key("spotify_proxy.account")
+	AttrAccount      = tracing.AttrAccount
 	AttrTokenCache   = attribute.Key("spotify_proxy.token.cache") // hit or miss
 	AttrRetryReason  = attribute.Key("spotify_proxy.retry.reason")
-	AttrErrorReason  = attribute.Key("spotify.error.reason")  // the reason of Spotify's error body
+	AttrErrorReason  = tracing.AttrErrorReason                // the reason of Spotify's error body
 	AttrErrorMessage = attribute.Key("spotify.error.message") // the message of Spotify's error body
 	// AttrRetryAfter is Spotify's Retry-After, as the conventions name response headers.
 	AttrRetryAfter = attribute.Key("http.response.header.retry-after")

@@ -37,7 +37,7 @@ const (
 
 // Attributes of the Source's spans and links.
 const (
-	AttrAccount = attribute.Key("spotify_proxy.account")
+	AttrAccount = tracing.AttrAccount
 	// AttrCause is why the flight runs: ahead, expired, unauthorized, admin, or
 	// recheck.
 	AttrCause = attribute.Key("spotify_proxy.refresh.cause")
@@ -59,7 +59,7 @@ const (
 	AttrRotated   = attribute.Key("spotify_proxy.refresh.rotated") // the answer carried a new refresh token
 	AttrWrite     = attribute.Key("spotify_proxy.write.result")    // written, overwritten, conflict or error
 	// AttrErrorReason is the token endpoint's OAuth error code (invalid_grant, …).
-	AttrErrorReason = attribute.Key("spotify.error.reason")
+	AttrErrorReason = tracing.AttrErrorReason
 )
 
 // Outcomes of a flight (AttrOutcome).

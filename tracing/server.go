@@ -71,6 +71,16 @@ func (t tracedTransport) CloseIdleConnections() {
 // ScopeName is the instrumentation scope of the project's spans.
 const ScopeName = "github.com/spotify-token-proxy/spotify-token-proxy"
 
+// Attributes the proxy's and the token store's spans share.
+const (
+	// AttrAccount is the account (X-Spotify-Account), recorded only when
+	// TRACE_ACCOUNT_IDS is true: account ids can be personal data.
+	AttrAccount = attribute.Key("spotify_proxy.account")
+	// AttrErrorReason is the reason or OAuth error code of an answer from Spotify
+	// (QUOTA_EXCEEDED, invalid_grant, …).
+	AttrErrorReason = attribute.Key("spotify.error.reason")
+)
+
 // methods are the request methods the semantic conventions know; others are
 // recorded as _OTHER with http.request.method_original.
 var methods = map[string]bool{
