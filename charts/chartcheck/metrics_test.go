@@ -360,7 +360,7 @@ func TestAlerts(t *testing.T) {
 			for _, want := range []struct{ what, pattern string }{
 				{"refresh failures", `spotify_proxy_token_refreshes_total\{[^}]*result="error"`},
 				{"accounts needing re-auth", `spotify_proxy_accounts\{[^}]*status="reauth_required"`},
-				{"refresh token within 14 days of 6 months", `spotify_proxy_refresh_token_age_seconds\{[^}]*\}\) > 15552000 - 14 \* 86400`},
+				{"refresh token within 3 days of config.refreshTokenLifetime (4380h)", `spotify_proxy_refresh_token_age_seconds\{[^}]*\}\) > 15768000 - 3 \* 86400`},
 				{"accounts within the expiry warning", `spotify_proxy_accounts_refresh_token_expiring\{[^}]*\}\) > 0`},
 				{"no successful refresh while tokens near expiry", `(?s)trigger=~"ahead\|expired\|unauthorized".*unless.*result="success"`},
 				{"store errors", `spotify_proxy_store_errors_total`},
@@ -380,6 +380,30 @@ func TestAlerts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The refresh token's lifetime in the alert follows config.refreshTokenLifetime, in
+// any Go duration form; with 0 (no limit) there is no alert on it.
+func TestAlertFollowsRefreshTokenLifetime(t *testing.T) {
+	for _, c := range []struct{ lifetime, want string }{
+		{"4380h", "> 15768000 - 3 * 86400"},
+		{"1h30m", "> 5400 - 3 * 86400"},
+		{"2160h0m0s", "> 7776000 - 3 * 86400"},
+		{"0", ""},
+	} {
+		b := renderBundle(t, overlay(t, minimalValues(), "prometheusRule: {enabled: true}\nconfig: {refreshTokenLifetime: \""+c.lifetime+"\"}"))
+		expr := ""
+		for _, g := range b.rules[0].Spec.Groups {
+			for _, r := range g.Rules {
+				if r.Alert == "SpotifyTokenProxyRefreshTokenExpiring" {
+					expr = r.Expr.String()
+				}
+			}
+		}
+		if c.want == "" && expr != "" || c.want != "" && !strings.Contains(expr, c.want) {
+			t.Errorf("refreshTokenLifetime %s: alert expr %q, want %q", c.lifetime, expr, c.want)
+		}
 	}
 }
 
