@@ -822,103 +822,102 @@ func testTwoReplicasRefreshOnce(t *testing.T, client redis.UniversalClient) {
 	}
 }
 
-func TestRedisDeliverOnOneReplicaIsSeenByAnother(t *testing.T) {
+// peers is two replicas on one miniredis that tell each other of changes, and the
+// account "default" seeded.
+type peers struct {
+	m      *miniredis.Miniredis
+	prefix string
+	clk    *clock
+	sp     *fakeSpotify
+	a, b   *replica
+}
+
+func newPeers(t *testing.T, bOpts replicaOptions) *peers {
+	t.Helper()
 	m, c := newMiniredis(t)
-	ctx := context.Background()
 	prefix := testPrefix()
 	clk := newClock()
 	sp := newFakeSpotify(clk.Now, time.Hour)
-	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
-	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
-	if _, err := a.src.Seed(ctx, "default", sp.issue()); err != nil {
+	bOpts.notify = true
+	p := &peers{m: m, prefix: prefix, clk: clk, sp: sp,
+		a: newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true}),
+		b: newReplica(t, c, prefix, sp, clk.Now, bOpts)}
+	if _, err := p.a.src.Seed(context.Background(), "default", sp.issue()); err != nil {
 		t.Fatal(err)
 	}
-	old, err := b.src.Token(ctx, "default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	channel := prefix + "invalidate"
-	waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
-	err = a.src.Deliver(ctx, "default", tokenstore.Delivery{
-		RefreshToken: sp.issue(), AccessToken: "delivered-at", Expiry: clk.Now().Add(time.Hour),
+	return p
+}
+
+// subscribed waits until both replicas follow the invalidation channel.
+func (p *peers) subscribed(t *testing.T) {
+	t.Helper()
+	channel := p.prefix + "invalidate"
+	waitUntil(t, "both replicas subscribed", func() bool { return p.m.PubSubNumSub(channel)[channel] == 2 })
+}
+
+// deliver stores a new token for "default" through from; wait then waits until to
+// serves it.
+func (p *peers) deliver(t *testing.T, from *replica) {
+	t.Helper()
+	err := from.src.Deliver(context.Background(), "default", tokenstore.Delivery{
+		RefreshToken: p.sp.issue(), AccessToken: "delivered-at", Expiry: p.clk.Now().Add(time.Hour),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "replica B to serve the delivered token", func() bool {
-		c, err := b.src.Token(ctx, "default")
+}
+
+func (p *peers) waitServed(t *testing.T, to *replica, what string) {
+	t.Helper()
+	waitUntil(t, what, func() bool {
+		c, err := to.src.Token(context.Background(), "default")
 		return err == nil && c.AccessToken == "delivered-at"
 	})
-	if old.AccessToken == "delivered-at" || sp.calls.Load() != 1 {
-		t.Fatalf("token calls = %d, want 1", sp.calls.Load())
+}
+
+func TestRedisDeliverOnOneReplicaIsSeenByAnother(t *testing.T) {
+	p := newPeers(t, replicaOptions{})
+	old, err := p.b.src.Token(context.Background(), "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.subscribed(t)
+	p.deliver(t, p.a)
+	p.waitServed(t, p.b, "replica B to serve the delivered token")
+	if old.AccessToken == "delivered-at" || p.sp.calls.Load() != 1 {
+		t.Fatalf("token calls = %d, want 1", p.sp.calls.Load())
 	}
 }
 
 // A replica whose own invalidation was published before its subscription was live
 // (so it never came back) still takes the next change a peer announces.
 func TestRedisOwnLostInvalidationHidesNoPeerChange(t *testing.T) {
-	m, c := newMiniredis(t)
-	ctx := context.Background()
-	prefix := testPrefix()
-	clk := newClock()
-	sp := newFakeSpotify(clk.Now, time.Hour)
-	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
-	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true, deferRun: true})
-	if _, err := a.src.Seed(ctx, "default", sp.issue()); err != nil {
-		t.Fatal(err)
-	}
+	p := newPeers(t, replicaOptions{deferRun: true})
 	// B refreshes (and publishes) before it subscribes: its own message is lost.
-	if _, err := b.src.Token(ctx, "default"); err != nil {
+	if _, err := p.b.src.Token(context.Background(), "default"); err != nil {
 		t.Fatal(err)
 	}
-	b.src.Run()
-	channel := prefix + "invalidate"
-	waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
-	err := a.src.Deliver(ctx, "default", tokenstore.Delivery{
-		RefreshToken: sp.issue(), AccessToken: "delivered-at", Expiry: clk.Now().Add(time.Hour),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "replica B to serve the delivered token", func() bool {
-		c, err := b.src.Token(ctx, "default")
-		return err == nil && c.AccessToken == "delivered-at"
-	})
+	p.b.src.Run()
+	p.subscribed(t)
+	p.deliver(t, p.a)
+	p.waitServed(t, p.b, "replica B to serve the delivered token")
 }
 
 // A change announced while a replica's subscription was down is not lost for good:
 // once the replica's new subscription is confirmed, its cached tokens are re-read.
 func TestRedisChangeMissedWhileDisconnectedIsReread(t *testing.T) {
-	m, c := newMiniredis(t)
-	ctx := context.Background()
-	prefix := testPrefix()
-	clk := newClock()
-	sp := newFakeSpotify(clk.Now, time.Hour)
-	a := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
-	b := newReplica(t, c, prefix, sp, clk.Now, replicaOptions{notify: true})
-	if _, err := a.src.Seed(ctx, "default", sp.issue()); err != nil {
+	p := newPeers(t, replicaOptions{})
+	if _, err := p.a.src.Token(context.Background(), "default"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.src.Token(ctx, "default"); err != nil {
+	p.subscribed(t)
+	p.m.Close() // every connection drops; the replicas subscribe again after a second
+	if err := p.m.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	channel := prefix + "invalidate"
-	waitUntil(t, "both replicas subscribed", func() bool { return m.PubSubNumSub(channel)[channel] == 2 })
-	m.Close() // every connection drops; the replicas subscribe again after a second
-	if err := m.Restart(); err != nil {
-		t.Fatal(err)
-	}
-	clk.Add(time.Second)
-	err := b.src.Deliver(ctx, "default", tokenstore.Delivery{
-		RefreshToken: sp.issue(), AccessToken: "delivered-at", Expiry: clk.Now().Add(time.Hour),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "replica A to serve the token delivered while it was not subscribed", func() bool {
-		c, err := a.src.Token(ctx, "default")
-		return err == nil && c.AccessToken == "delivered-at"
-	})
+	p.clk.Add(time.Second)
+	p.deliver(t, p.b)
+	p.waitServed(t, p.a, "replica A to serve the token delivered while it was not subscribed")
 }
 
 func TestRedisInvalidGrantRecoveredWhenPeerRotated(t *testing.T) {
