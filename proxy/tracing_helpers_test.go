@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/spantest"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/proxy"
 	"github.com/spotify-token-proxy/spotify-token-proxy/spotifyauth"
@@ -72,40 +73,11 @@ func (s *spanSink) trace(id trace.TraceID) []sdktrace.ReadOnlySpan {
 // tree renders spans as "name(kind)" lines indented under their parents, so a test
 // compares the whole shape at once.
 func tree(spans []sdktrace.ReadOnlySpan) string {
-	children := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
-	ids := map[trace.SpanID]bool{}
-	for _, sp := range spans {
-		ids[sp.SpanContext().SpanID()] = true
-	}
-	var roots []sdktrace.ReadOnlySpan
-	for _, sp := range spans {
-		if p := sp.Parent().SpanID(); ids[p] {
-			children[p] = append(children[p], sp)
-		} else {
-			roots = append(roots, sp)
-		}
-	}
-	var b strings.Builder
-	var walk func(sp sdktrace.ReadOnlySpan, depth int)
-	walk = func(sp sdktrace.ReadOnlySpan, depth int) {
-		fmt.Fprintf(&b, "%s%s(%s)\n", strings.Repeat("  ", depth), sp.Name(), sp.SpanKind())
-		for _, c := range children[sp.SpanContext().SpanID()] {
-			walk(c, depth+1)
-		}
-	}
-	for _, r := range roots {
-		walk(r, 0)
-	}
-	return b.String()
+	return spantest.Tree(spans, func(sp sdktrace.ReadOnlySpan) string { return fmt.Sprintf("%s(%s)", sp.Name(), sp.SpanKind()) })
 }
 
 func attr(sp sdktrace.ReadOnlySpan, key attribute.Key) (attribute.Value, bool) {
-	for _, kv := range sp.Attributes() {
-		if kv.Key == key {
-			return kv.Value, true
-		}
-	}
-	return attribute.Value{}, false
+	return spantest.Attr(sp, key)
 }
 
 func wantAttr(t *testing.T, sp sdktrace.ReadOnlySpan, key attribute.Key, want string) {

@@ -2,7 +2,6 @@ package tokenstore_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/spotify-token-proxy/spotify-token-proxy/internal/spantest"
 	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 	"github.com/spotify-token-proxy/spotify-token-proxy/tokenstore"
 )
@@ -60,31 +60,7 @@ func (s *spans) request(t *testing.T, fn func(ctx context.Context)) (caller sdkt
 
 // spanTree renders spans as names indented under their parents.
 func spanTree(spans []sdktrace.ReadOnlySpan) string {
-	children := map[trace.SpanID][]sdktrace.ReadOnlySpan{}
-	ids := map[trace.SpanID]bool{}
-	for _, sp := range spans {
-		ids[sp.SpanContext().SpanID()] = true
-	}
-	var roots []sdktrace.ReadOnlySpan
-	for _, sp := range spans {
-		if p := sp.Parent().SpanID(); ids[p] {
-			children[p] = append(children[p], sp)
-		} else {
-			roots = append(roots, sp)
-		}
-	}
-	var b strings.Builder
-	var walk func(sp sdktrace.ReadOnlySpan, depth int)
-	walk = func(sp sdktrace.ReadOnlySpan, depth int) {
-		fmt.Fprintf(&b, "%s%s\n", strings.Repeat("  ", depth), sp.Name())
-		for _, c := range children[sp.SpanContext().SpanID()] {
-			walk(c, depth+1)
-		}
-	}
-	for _, r := range roots {
-		walk(r, 0)
-	}
-	return b.String()
+	return spantest.Tree(spans, sdktrace.ReadOnlySpan.Name)
 }
 
 func spanNamed(t *testing.T, spans []sdktrace.ReadOnlySpan, name string) sdktrace.ReadOnlySpan {
