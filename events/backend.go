@@ -28,8 +28,9 @@ type Backend interface {
 	// finish records the outcome (delivered or dropped) of an event fetch handed out.
 	finish(ctx context.Context, id string, state DeliveryState) error
 	// keep tells the backend this replica is still working on the events (they are
-	// not to be claimed by another).
-	keep(ctx context.Context, ids []string) error
+	// not to be claimed by another). lost are those another replica holds now (this
+	// one was too slow to say so): it lets them go.
+	keep(ctx context.Context, ids []string) (lost []string, _ error)
 	// oldestUndelivered is the time of the oldest event not yet delivered or
 	// dropped (zero: none).
 	oldestUndelivered(ctx context.Context) (time.Time, error)

@@ -66,6 +66,9 @@ func (d *deliverer) step(ctx context.Context) (time.Time, error) {
 		}
 	}
 	errs := make([]error, len(due))
+	// Slow attempts can outlast the backend's claim idle time: keep the held events
+	// claimed while they run, so no other replica takes them over meanwhile.
+	stopKeeping := d.keepWhile(ctx)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, d.concurrency)
 	for i, f := range due {
@@ -78,6 +81,7 @@ func (d *deliverer) step(ctx context.Context) (time.Time, error) {
 		}()
 	}
 	wg.Wait()
+	stopKeeping()
 	var finishErr error
 	for i, f := range due {
 		if err := d.settle(ctx, f, errs[i]); err != nil {
@@ -89,9 +93,10 @@ func (d *deliverer) step(ctx context.Context) (time.Time, error) {
 		for id := range d.owned {
 			ids = append(ids, id)
 		}
-		if err := d.b.keep(ctx, ids); err != nil {
+		if lost, err := d.b.keep(ctx, ids); err != nil {
 			finishErr = err
 		} else {
+			d.letGo(lost)
 			d.lastKeep = d.now()
 		}
 	}
@@ -144,4 +149,47 @@ func (d *deliverer) settle(ctx context.Context, f *flight, sendErr error) error 
 	d.log.Warn("events: webhook delivery failed; will retry",
 		"event", f.ev.ID, "type", string(f.ev.Type), "attempt", f.attempts, "retry_in", f.next.Sub(now).String(), "error", sendErr)
 	return nil
+}
+
+// keepWhile keeps the events held now claimed every keepEvery (real time) until
+// the returned stop is called, and then lets go of those another replica took.
+func (d *deliverer) keepWhile(ctx context.Context) (stop func()) {
+	ids := make([]string, 0, len(d.owned))
+	for id := range d.owned {
+		ids = append(ids, id)
+	}
+	done := make(chan struct{})
+	lostc := make(chan []string, 1)
+	go func() {
+		var lost []string
+		defer func() { lostc <- lost }()
+		t := time.NewTicker(d.keepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if l, err := d.b.keep(ctx, ids); err == nil {
+					lost = append(lost, l...)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		d.letGo(<-lostc)
+	}
+}
+
+// letGo forgets events another replica holds now.
+func (d *deliverer) letGo(lost []string) {
+	for _, id := range lost {
+		if _, ok := d.owned[id]; ok {
+			delete(d.owned, id)
+			d.log.Warn("events: another replica took over an event this one held too long", "id", id)
+		}
+	}
 }

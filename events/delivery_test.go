@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/spotify-token-proxy/spotify-token-proxy/metrics"
 )
 
 // A failing webhook is retried after 1s, 2s, 4s (no jitter) with the same
@@ -248,5 +250,46 @@ func TestOldestUndeliveredGauge(t *testing.T) {
 	f.log.updateGauge(ctx)
 	if v := testutil.ToFloat64(f.m.EventsOldestUndelivered); v != 0 {
 		t.Fatalf("oldest undelivered %v s after delivery, want 0", v)
+	}
+}
+
+// keepSpy tells when the deliverer says it still holds its events.
+type keepSpy struct {
+	Backend
+	kept chan struct{}
+}
+
+func (k *keepSpy) keep(ctx context.Context, ids []string) ([]string, error) {
+	select {
+	case k.kept <- struct{}{}:
+	default:
+	}
+	return k.Backend.keep(ctx, ids)
+}
+
+// While attempts run (a slow webhook), the held events are kept claimed every
+// KeepEvery, so no other replica takes them over and delivers them a second time.
+func TestHeldEventsAreKeptDuringSlowAttempts(t *testing.T) {
+	fb, err := OpenFileBackend(filepath.Join(t.TempDir(), "events.json"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spy := &keepSpy{Backend: fb, kept: make(chan struct{}, 1)}
+	// The webhook answers only once the deliverer has said it still holds the event.
+	rcv := newReceiver(t, func(int, delivery) int {
+		select {
+		case <-spy.kept:
+			return http.StatusOK
+		case <-time.After(10 * time.Second):
+			return http.StatusServiceUnavailable
+		}
+	})
+	f := newFixture(t, spy, nil, Options{WebhookURL: rcv.url(), KeepEvery: 5 * time.Millisecond})
+	if _, err := f.log.Emit(context.Background(), Event{Type: AccountLinked, Account: "a", Status: StatusOK}); err != nil {
+		t.Fatal(err)
+	}
+	f.step(t)
+	if got := f.deliveries(metrics.DeliveryDelivered); got != 1 {
+		t.Fatalf("delivered %v, want 1: the held event was not kept during the attempt", got)
 	}
 }

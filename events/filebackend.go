@@ -236,7 +236,7 @@ func (b *FileBackend) finish(_ context.Context, id string, state DeliveryState) 
 	return nil
 }
 
-func (b *FileBackend) keep(context.Context, []string) error { return nil }
+func (b *FileBackend) keep(context.Context, []string) ([]string, error) { return nil, nil }
 
 func (b *FileBackend) oldestUndelivered(context.Context) (time.Time, error) {
 	b.mu.Lock()

@@ -180,6 +180,65 @@ func TestRedisGroupRecreatedAfterDataLoss(t *testing.T) {
 	}
 }
 
+// The same once the replica is past its own pending entries: every group command
+// (XAUTOCLAIM first) may be the one to find the group gone, and the events emitted
+// before the group is made again are delivered too.
+func TestRedisGroupRecreatedMidRun(t *testing.T) {
+	c := newMiniredis(t)
+	rcv := newReceiver(t, nil)
+	f := newFixture(t, NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "r1"}), nil, Options{WebhookURL: rcv.url()})
+	ctx := context.Background()
+	f.step(t)
+	f.step(t) // past its own pending entries
+	if err := c.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.log.Emit(ctx, Event{Type: AccountLinked, Account: "a", Status: StatusOK}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := f.log.d.step(ctx); err != nil {
+			t.Fatalf("step after the data loss: %v", err)
+		}
+	}
+	if len(rcv.deliveries()) != 1 {
+		t.Fatalf("%d deliveries of the event emitted after the data loss, want 1", len(rcv.deliveries()))
+	}
+}
+
+// keep does not take back an event another replica claimed while this one was too
+// slow to say it still held it: it reports it lost, and one replica delivers it.
+func TestRedisKeepLetsGoOfClaimedEvents(t *testing.T) {
+	mr := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { c.Close() })
+	a := NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "a"})
+	b := NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: "b", ClaimIdle: time.Minute})
+	ctx := context.Background()
+	if err := a.startDelivery(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e, _, err := a.append(ctx, Event{Type: AccountLinked, Account: "a", Status: StatusOK, Time: t0}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := a.fetch(ctx, 10); err != nil || len(evs) != 1 {
+		t.Fatalf("a fetched %v, %v", evs, err)
+	}
+	mr.SetTime(time.Now().Add(2 * time.Minute)) // a stalls past ClaimIdle
+	if evs, err := b.fetch(ctx, 10); err != nil || len(evs) != 1 || evs[0].ID != e.ID {
+		t.Fatalf("b did not claim the idle event: %v, %v", evs, err)
+	}
+	lost, err := a.keep(ctx, []string{e.ID})
+	if err != nil || len(lost) != 1 || lost[0] != e.ID {
+		t.Fatalf("a keep: lost %v, %v; want the event b holds", lost, err)
+	}
+	pend, err := c.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: "p:{events}:stream", Group: groupName, Start: "-", End: "+", Count: 10}).Result()
+	if err != nil || len(pend) != 1 || pend[0].Consumer != "b" {
+		t.Fatalf("pending %+v, %v; want the event with b", pend, err)
+	}
+}
+
 // A replica restarted under the same consumer name (a pod's container restarting)
 // resumes its own pending events at once, without waiting for ClaimIdle.
 func TestRestartedReplicaResumesItsOwnEvents(t *testing.T) {

@@ -225,6 +225,22 @@ func (b *RedisBackend) startDelivery(ctx context.Context) error {
 	return nil
 }
 
+// isNoGroup reports a group command refused because the consumer group is gone.
+func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
+
+// recreateGroup makes the consumer group again after Redis lost it with its data (a
+// restart without persistence, a flush), rather than failing for ever. It starts
+// at the stream's beginning: whatever the stream holds now was emitted after the
+// loss and is still to be delivered.
+func (b *RedisBackend) recreateGroup(ctx context.Context) error {
+	err := b.c.XGroupCreateMkStream(ctx, b.stream, groupName, "0").Err()
+	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("events: XGROUP CREATE: %w", err)
+	}
+	b.log.Warn("events: the consumer group was gone (Redis lost its data); made it again")
+	return nil
+}
+
 func (b *RedisBackend) fetch(ctx context.Context, limit int) ([]Event, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -244,10 +260,18 @@ func (b *RedisBackend) fetch(ctx context.Context, limit int) ([]Event, error) {
 	}
 	// 2. Entries a dead replica left pending.
 	if len(out) < limit {
-		msgs, next, err := b.c.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		claim := &redis.XAutoClaimArgs{
 			Stream: b.stream, Group: groupName, Consumer: b.opts.Consumer,
 			MinIdle: b.opts.ClaimIdle, Start: b.claimFrom, Count: int64(limit - len(out)),
-		}).Result()
+		}
+		msgs, next, err := b.c.XAutoClaim(ctx, claim).Result()
+		if isNoGroup(err) {
+			if err := b.recreateGroup(ctx); err != nil {
+				return nil, err
+			}
+			b.claimFrom = "0-0"
+			msgs, next, err = nil, "0-0", nil // nothing is pending in a new group
+		}
 		if err != nil {
 			return nil, fmt.Errorf("events: XAUTOCLAIM: %w", err)
 		}
@@ -295,10 +319,8 @@ func (b *RedisBackend) readGroup(ctx context.Context, from string, count int) ([
 		Count: int64(count), Block: -1, // never block: the caller waits on its own terms
 	}
 	res, err := b.c.XReadGroup(ctx, args).Result()
-	if err != nil && strings.HasPrefix(err.Error(), "NOGROUP") {
-		// Redis lost its data (a restart without persistence, a flush) and the
-		// group with it: make it again rather than fail for ever.
-		if err := b.startDelivery(ctx); err != nil {
+	if isNoGroup(err) {
+		if err := b.recreateGroup(ctx); err != nil {
 			return nil, err
 		}
 		res, err = b.c.XReadGroup(ctx, args).Result()
@@ -330,19 +352,50 @@ func (b *RedisBackend) finish(ctx context.Context, id string, state DeliveryStat
 	return nil
 }
 
-// keep re-claims the ids for this consumer (XCLAIM … JUSTID), which resets their
-// idle time without counting a delivery, so XAUTOCLAIM elsewhere leaves them alone.
-func (b *RedisBackend) keep(ctx context.Context, ids []string) error {
+// keep re-claims the ids still pending for this consumer (XCLAIM … JUSTID), which
+// resets their idle time without counting a delivery, so XAUTOCLAIM elsewhere
+// leaves them alone. An id another replica claimed meanwhile (this one stalled
+// past ClaimIdle) is not taken back: it is returned in lost, for the caller to
+// let go, so one replica delivers it.
+func (b *RedisBackend) keep(ctx context.Context, ids []string) (lost []string, _ error) {
 	if len(ids) == 0 {
-		return nil
+		return nil, nil
+	}
+	mine := make(map[string]bool, len(ids))
+	from := "-"
+	for {
+		pend, err := b.c.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: b.stream, Group: groupName, Consumer: b.opts.Consumer, Start: from, End: "+", Count: 1000,
+		}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("events: XPENDING: %w", err)
+		}
+		for _, p := range pend {
+			mine[p.ID] = true
+		}
+		if len(pend) < 1000 {
+			break
+		}
+		from = "(" + pend[len(pend)-1].ID
+	}
+	var held []string
+	for _, id := range ids {
+		if mine[id] {
+			held = append(held, id)
+		} else {
+			lost = append(lost, id)
+		}
+	}
+	if len(held) == 0 {
+		return lost, nil
 	}
 	err := b.c.XClaimJustID(ctx, &redis.XClaimArgs{
-		Stream: b.stream, Group: groupName, Consumer: b.opts.Consumer, MinIdle: 0, Messages: ids,
+		Stream: b.stream, Group: groupName, Consumer: b.opts.Consumer, MinIdle: 0, Messages: held,
 	}).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("events: XCLAIM: %w", err)
+		return nil, fmt.Errorf("events: XCLAIM: %w", err)
 	}
-	return nil
+	return lost, nil
 }
 
 func (b *RedisBackend) oldestUndelivered(ctx context.Context) (time.Time, error) {
