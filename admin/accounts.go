@@ -122,6 +122,18 @@ func (s *Server) getToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // deleteAccount: DELETE /admin/v1/accounts/{id}; 204 also when there was nothing.
+// delete deletes the account's tokens and announces it (account.deleted), for the
+// API and the operator page alike.
+func (s *Server) delete(ctx context.Context, id string) error {
+	if err := s.cfg.Tokens.Delete(ctx, id); err != nil {
+		return err
+	}
+	if s.cfg.Events != nil {
+		s.cfg.Events.Deleted(ctx, id)
+	}
+	return nil
+}
+
 func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	id, ok := account(w, r)
 	if !ok {
@@ -129,12 +141,9 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
-	err := s.cfg.Tokens.Delete(ctx, id)
+	err := s.delete(ctx, id)
 	if err == nil {
 		s.log.Info("account deleted", "account", id, "remote", r.RemoteAddr)
-		if s.cfg.Events != nil {
-			s.cfg.Events.Deleted(ctx, id)
-		}
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}

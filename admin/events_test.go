@@ -72,8 +72,9 @@ func TestAccountEventsFromTheAdminAPI(t *testing.T) {
 
 // spyEmitter records the calls of an Emitter.
 type spyEmitter struct {
-	mu     sync.Mutex
-	linked []string
+	mu      sync.Mutex
+	linked  []string
+	deleted []string
 }
 
 func (s *spyEmitter) Linked(_ context.Context, account string, authorizedAt time.Time) {
@@ -82,7 +83,11 @@ func (s *spyEmitter) Linked(_ context.Context, account string, authorizedAt time
 	s.linked = append(s.linked, account+"@"+authorizedAt.UTC().Format(time.RFC3339))
 }
 
-func (s *spyEmitter) Deleted(context.Context, string) {}
+func (s *spyEmitter) Deleted(_ context.Context, account string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleted = append(s.deleted, account)
+}
 
 // A completed login emits account.linked with the login's time as authorized_at.
 func TestLoginEmitsLinked(t *testing.T) {

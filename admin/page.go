@@ -236,7 +236,7 @@ func (s *Server) deleteFromPage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), writeTimeout)
 	defer cancel()
-	if err := s.cfg.Tokens.Delete(ctx, id); err != nil {
+	if err := s.delete(ctx, id); err != nil {
 		s.log.Error("account deletion failed", "account", id, "error", err)
 		page(w, http.StatusServiceUnavailable, "Delete failed", "The token store failed: account "+id+" was not deleted. Try again.")
 		return

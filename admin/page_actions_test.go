@@ -18,7 +18,8 @@ import (
 // needs the session's CSRF token and a same-site request, then deletes and goes
 // back to the list.
 func TestOperatorPageDelete(t *testing.T) {
-	p := newPageEnv(t, nil)
+	spy := &spyEmitter{}
+	p := newPageEnv(t, func(cfg *Config) { cfg.Events = spy })
 	p.seed(t, tokenstore.Record{Account: "alice", Status: tokenstore.StatusOK})
 	p.seed(t, tokenstore.Record{Account: "bob", Status: tokenstore.StatusReauthRequired})
 	p.signIn(t, "/")
@@ -70,6 +71,9 @@ func TestOperatorPageDelete(t *testing.T) {
 	}
 	if _, ok := p.record(t, "bob"); ok {
 		t.Fatal("bob is still stored")
+	}
+	if len(spy.deleted) != 1 || spy.deleted[0] != "bob" {
+		t.Fatalf("account.deleted sent for %v, want [bob]", spy.deleted)
 	}
 	a = p.b.get(t, "/?deleted=bob")
 	ids, _ := rows(a.body)
