@@ -46,7 +46,7 @@ func parseEvents(c *Config, get func(string) string) error {
 		min  time.Duration
 	}{
 		{"WEBHOOK_RETRY_FOR", &c.WebhookRetryFor, time.Second},
-		{"EXPIRY_WARNING", &c.ExpiryWarning, 0},
+		{"EXPIRY_WARNING", &c.ExpiryWarning, time.Second}, // no warning: REFRESH_TOKEN_LIFETIME=0
 		{"REFRESH_TOKEN_LIFETIME", &c.RefreshTokenLifetime, 0},
 	} {
 		v := get(d.name)

@@ -66,6 +66,7 @@ func TestEventSettingErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"WEBHOOK_RETRY_FOR": "soon"}, "WEBHOOK_RETRY_FOR"},
 		{map[string]string{"WEBHOOK_RETRY_FOR": "0"}, "WEBHOOK_RETRY_FOR"},
 		{map[string]string{"EXPIRY_WARNING": "-1h"}, "EXPIRY_WARNING"},
+		{map[string]string{"EXPIRY_WARNING": "0"}, "EXPIRY_WARNING"},
 		{map[string]string{"REFRESH_TOKEN_LIFETIME": "six months"}, "REFRESH_TOKEN_LIFETIME"},
 		{map[string]string{"EXPIRY_WARNING": "5000h"}, "EXPIRY_WARNING"},
 	} {
