@@ -169,7 +169,7 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("cannot reach the admin API at %s (--admin-url, ADMIN_URL or ADMIN_ADDR): %w", c.base, unwrapURL(err))
+		return fmt.Errorf("cannot reach the admin API at %s (--admin-url, ADMIN_URL or ADMIN_ADDR): %w", c.base.Redacted(), unwrapURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

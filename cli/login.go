@@ -54,6 +54,7 @@ func login(ctx context.Context, e *Env, args []string) error {
 		link = *u
 		link.Path = strings.TrimRight(link.Path, "/")
 	}
+	link.User = nil // a link for a browser; credentials in ADMIN_URL stay here
 	link.Path += "/auth/login"
 	link.RawQuery = q.Encode()
 	fmt.Fprintf(e.Stderr, "Open this link in a browser, sign in with the admin token if asked, confirm, and approve at Spotify:\n\n")
@@ -110,7 +111,7 @@ func (c *client) loginEnabled(ctx context.Context) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the admin API at %s (--admin-url or ADMIN_URL): %w", c.base, unwrapURL(err))
+		return fmt.Errorf("cannot reach the admin API at %s (--admin-url or ADMIN_URL): %w", c.base.Redacted(), unwrapURL(err))
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {

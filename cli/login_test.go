@@ -55,3 +55,19 @@ func TestLoginWaitsUntilLinked(t *testing.T) {
 	f4.noLogin = true
 	runCLI(t, newServer(t, f4), nil, "", "login", "dave").want(t, 1, "", "AUTH_REDIRECT_URL")
 }
+
+// Credentials in ADMIN_URL never reach the output: not the printed link, not an
+// error naming the unreachable API.
+func TestAdminURLCredentialsAreNotPrinted(t *testing.T) {
+	f := newFakeAdmin("alice")
+	srv := newServer(t, f)
+	withCreds := strings.Replace(srv.URL, "http://", "http://ops:hunter2@", 1)
+	r := runCLI(t, nil, map[string]string{"ADMIN_URL": withCreds}, "", "login", "alice", "--interval=1ms", "--timeout=20ms")
+	if strings.Contains(r.stdout+r.stderr, "hunter2") || !strings.Contains(r.stdout, "/auth/login?account=alice") {
+		t.Fatalf("stdout: %s\nstderr: %s", r.stdout, r.stderr)
+	}
+	r = runCLI(t, nil, map[string]string{"ADMIN_URL": "http://ops:hunter2@127.0.0.1:1"}, "", "accounts", "list")
+	if r.code != 1 || strings.Contains(r.stderr, "hunter2") || !strings.Contains(r.stderr, "cannot reach the admin API") {
+		t.Fatalf("exit %d, stderr: %s", r.code, r.stderr)
+	}
+}
