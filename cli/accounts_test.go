@@ -72,6 +72,11 @@ func TestAccountsGetAndDelete(t *testing.T) {
 		t.Fatalf("get read %d pages; the account is on the first", f.lists())
 	}
 	runCLI(t, srv, nil, "", "accounts", "get", "user-1200", "-o", "table").want(t, 0, "user-1200  ok", "")
+	// An account deep in the list costs one request too, not a walk through the pages.
+	if f.lists() != 2 {
+		t.Fatalf("get of user-1200 made %d list requests in all, want 1 more", f.lists()-1)
+	}
+	runCLI(t, srv, nil, "", "accounts", "get", "user-12").want(t, 1, "", "user-12")
 	// The table shows when the user must authorise the app again, "-" when unknown.
 	table := runCLI(t, srv, nil, "", "accounts", "get", "user-1200", "-o", "table")
 	column := func(table string) string { // the REFRESH TOKEN EXPIRES column of the account
