@@ -44,6 +44,17 @@ func TestFlagWinsOverEnv(t *testing.T) {
 	}
 }
 
+// AUTH_SCOPES written as a YAML block (newlines, a trailing one) is the same
+// space-separated list Spotify's authorize URL wants.
+func TestAuthScopesWhitespace(t *testing.T) {
+	e := base()
+	e["AUTH_SCOPES"] = "user-read-private\n  streaming\tuser-read-email\n"
+	c, err := Load(nil, env(e), &bytes.Buffer{})
+	if err != nil || c.AuthScopes != "user-read-private streaming user-read-email" {
+		t.Fatalf("AUTH_SCOPES = %q, %v", c.AuthScopes, err)
+	}
+}
+
 func TestBadValuesNameTheVariable(t *testing.T) {
 	for _, tc := range []struct{ k, v string }{
 		{"SPOTIFY_CLIENT_ID", ""},
@@ -67,6 +78,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		{"LOG_FORMAT", "xml"},
 		{"ADMIN_TOKEN", "short"},
 		{"CACHE_SIZE", "0"},
+		{"AUTH_SCOPES", "user-read-private \"streaming\""},
 	} {
 		t.Run(tc.k, func(t *testing.T) {
 			e := base()

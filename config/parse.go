@@ -178,7 +178,14 @@ func parse(get func(string) string) (*Config, error) {
 			return nil, &Error{"AUTH_REDIRECT_URL", "the login flow needs ADMIN_TOKEN (it guards /auth/login)"}
 		}
 	}
-	c.AuthScopes = get("AUTH_SCOPES")
+	// Spaces, tabs and newlines (a YAML block) between scopes are one space, as
+	// Spotify's authorize URL wants them; anything but scope-token characters is refused.
+	c.AuthScopes = strings.Join(strings.Fields(get("AUTH_SCOPES")), " ")
+	for _, r := range c.AuthScopes {
+		if r != ' ' && (r < 0x21 || r > 0x7e || r == '"' || r == '\\') {
+			return nil, &Error{"AUTH_SCOPES", "must be scope names separated by spaces, e.g. user-read-private user-read-email"}
+		}
+	}
 	c.LogLevel = strings.ToLower(get("LOG_LEVEL"))
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
