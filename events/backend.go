@@ -31,6 +31,9 @@ type Backend interface {
 	// not to be claimed by another). lost are those another replica holds now (this
 	// one was too slow to say so): it lets them go.
 	keep(ctx context.Context, ids []string) (lost []string, _ error)
+	// tidy forgets what replicas gone for longer than idle left behind and no longer
+	// need (consumers with nothing pending); it returns how many.
+	tidy(ctx context.Context, idle time.Duration) (int, error)
 	// oldestUndelivered is the time of the oldest event not yet delivered or
 	// dropped (zero: none).
 	oldestUndelivered(ctx context.Context) (time.Time, error)

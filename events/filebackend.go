@@ -238,6 +238,8 @@ func (b *FileBackend) finish(_ context.Context, id string, state DeliveryState) 
 
 func (b *FileBackend) keep(context.Context, []string) ([]string, error) { return nil, nil }
 
+func (b *FileBackend) tidy(context.Context, time.Duration) (int, error) { return 0, nil }
+
 func (b *FileBackend) oldestUndelivered(context.Context) (time.Time, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -25,6 +25,9 @@ const (
 	startTimeout = 2 * time.Second
 	// gaugeEvery is how often the oldest-undelivered gauge is recomputed.
 	gaugeEvery = 10 * time.Second
+	// tidyEvery is how often delivery forgets the consumers of replicas gone for
+	// tidyIdle with nothing pending.
+	tidyEvery, tidyIdle = time.Hour, time.Hour
 )
 
 // Options configures a Log. Only Backend is required.
@@ -227,7 +230,7 @@ func (l *Log) Run(ctx context.Context) {
 			return
 		}
 	}
-	var lastGauge time.Time
+	var lastGauge, lastTidy time.Time
 	for {
 		next, err := l.d.step(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -244,6 +247,14 @@ func (l *Log) Run(ctx context.Context) {
 		if now := l.now(); now.Sub(lastGauge) >= gaugeEvery {
 			l.updateGauge(ctx)
 			lastGauge = now
+		}
+		if now := l.now(); now.Sub(lastTidy) >= tidyEvery {
+			if n, err := l.b.tidy(ctx, tidyIdle); err != nil && ctx.Err() == nil {
+				l.log.Warn("events: forgetting departed replicas failed", "error", err)
+			} else if n > 0 {
+				l.log.Info("events: forgot the consumers of departed replicas", "count", n)
+			}
+			lastTidy = now
 		}
 		wait := l.opts.PollInterval
 		if !next.IsZero() {

@@ -261,3 +261,57 @@ func TestDeliveryLatency(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	measure("file", fl, frcv)
 }
+
+// tidy forgets the consumers of replicas gone for the idle time with nothing
+// pending; one with pending entries stays for XAUTOCLAIM, and so does the caller.
+func TestRedisTidyForgetsDepartedConsumers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration: starts redis-server (miniredis has no consumer idle times)")
+	}
+	srv := redistest.StartServer(t)
+	c := redisClient(t, srv.Addr())
+	ctx := context.Background()
+	backend := func(name string) *RedisBackend {
+		return NewRedisBackend(c, RedisOptions{Prefix: "p:", Consumer: name})
+	}
+	gone, holding, live := backend("pod-a-1"), backend("pod-b-1"), backend("pod-c-1")
+	if err := live.startDelivery(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*RedisBackend{gone, holding} {
+		if _, _, err := b.append(ctx, Event{Type: AccountLinked, Account: "a", Status: StatusOK, Time: t0}, ""); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := b.fetch(ctx, 1)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("fetch: %v %v", evs, err)
+		}
+		if b == gone {
+			if err := b.finish(ctx, evs[0].ID, StateDelivered); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := live.fetch(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := live.tidy(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("tidy of consumers that read just now: %d, %v; want 0", n, err)
+	}
+	n, err := live.tidy(ctx, 0) // every other consumer counts as gone
+	if err != nil || n != 1 {
+		t.Fatalf("tidy: %d, %v; want 1 (pod-a-1)", n, err)
+	}
+	consumers, err := c.XInfoConsumers(ctx, "p:{events}:stream", groupName).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, cs := range consumers {
+		names = append(names, cs.Name)
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"pod-b-1", "pod-c-1"}) {
+		t.Fatalf("consumers after tidy: %v", names)
+	}
+}

@@ -398,6 +398,32 @@ func (b *RedisBackend) keep(ctx context.Context, ids []string) (lost []string, _
 	return lost, nil
 }
 
+// tidy deletes the group's consumers that have nothing pending and have not read
+// for idle: replicas gone (a rollout names new pods), whose names would otherwise
+// pile up in the group. A consumer with pending entries is left for XAUTOCLAIM
+// (deleting it would drop them); a live replica reads every poll interval, and one
+// deleted by mistake is made again by its next read.
+func (b *RedisBackend) tidy(ctx context.Context, idle time.Duration) (int, error) {
+	consumers, err := b.c.XInfoConsumers(ctx, b.stream, groupName).Result()
+	if err != nil {
+		if isNoGroup(err) || strings.Contains(err.Error(), "no such key") {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("events: XINFO CONSUMERS: %w", err)
+	}
+	n := 0
+	for _, c := range consumers {
+		if c.Name == b.opts.Consumer || c.Pending > 0 || c.Idle < idle {
+			continue
+		}
+		if err := b.c.XGroupDelConsumer(ctx, b.stream, groupName, c.Name).Err(); err != nil {
+			return n, fmt.Errorf("events: XGROUP DELCONSUMER: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 func (b *RedisBackend) oldestUndelivered(ctx context.Context) (time.Time, error) {
 	last, ok, err := b.lastDelivered(ctx)
 	if err != nil || !ok {
