@@ -15,7 +15,11 @@
 //     one replica; an entry is acknowledged (XACK) only after a 2xx. A replica that
 //     dies leaves its entries pending; another claims them with XAUTOCLAIM once
 //     they have been idle for ClaimIdle, so a crash or restart loses nothing. A
-//     live replica keeps the entries it is still retrying from looking idle.
+//     live replica keeps the entries it is still retrying from looking idle, also
+//     while slow attempts run, and lets go of any another replica took over
+//     meanwhile. If Redis loses the group with its data, the first group command
+//     to notice makes it again from the stream's start. Once an hour, consumers
+//     idle for an hour with nothing pending (replicas gone) are deleted.
 //   - File (OpenFileBackend): a JSON file beside the token file (atomic
 //     temp+fsync+rename, mode 0600) holding the undelivered events and the latest
 //     ones; it survives restarts.
