@@ -39,7 +39,7 @@ func TestOperatorPageDelete(t *testing.T) {
 		hdr  map[string]string
 	}{
 		"no CSRF token":          {url.Values{}, nil},
-		"wrong CSRF token":       {url.Values{csrfField: {"x" + f.Get(csrfField)[1:]}}, nil},
+		"wrong CSRF token":       {url.Values{csrfField: {otherToken(f.Get(csrfField))}}, nil},
 		"cross-site fetch":       {f, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}},
 		"same-site fetch":        {f, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://other.admin.test"}},
 		"foreign Origin only":    {f, map[string]string{"Sec-Fetch-Site": "", "Origin": "https://evil.example"}},

@@ -160,3 +160,17 @@ func wantOperatorPage(t *testing.T, a answer, status int, text string) {
 		}
 	}
 }
+
+// otherToken is tok with its first character changed: a wrong token of the same
+// shape (replacing it with a fixed character would give tok back when tok starts
+// with that character).
+func otherToken(tok string) string {
+	if tok == "" {
+		return "x"
+	}
+	c := byte('x')
+	if tok[0] == c {
+		c = 'y'
+	}
+	return string(c) + tok[1:]
+}

@@ -169,7 +169,7 @@ func TestLoginRefusals(t *testing.T) {
 		{"foreign Origin, same-origin Sec-Fetch-Site", b, f, map[string]string{"Origin": "https://evil.example"}},
 		{"missing CSRF token", b, without(csrfField), nil},
 		{"empty CSRF token", b, withCSRF(""), nil},
-		{"wrong CSRF token", b, withCSRF("A" + f.Get(csrfField)[1:]), nil},
+		{"wrong CSRF token", b, withCSRF(otherToken(f.Get(csrfField))), nil},
 		{"CSRF token of another session", b, withCSRF(otherForm.Get(csrfField)), nil},
 		{"no session", stranger, f, nil},
 		{"no session, Basic auth", stranger, f, map[string]string{"Authorization": "Basic " + basic("ops", testAdminToken)}},
