@@ -47,6 +47,7 @@ func (m *Metrics) Raced(outcome tokenstore.Race) { m.Race(raceLabels[outcome]) }
 
 // StoreFailed implements tokenstore.Observer: a failed store operation.
 func (m *Metrics) StoreFailed(op tokenstore.StoreOp) { m.StoreError(opLabels[op]) }
+
 // AccountsCounted implements tokenstore.Observer: the account gauges.
 func (m *Metrics) AccountsCounted(c tokenstore.AccountCounts) {
 	m.SetAccounts(c.OK, c.ReauthRequired, c.OldestAuthorization)
