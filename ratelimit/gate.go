@@ -152,6 +152,24 @@ func (g *Gate) Admit(ctx context.Context, account string) (Pass, error) {
 	return p, nil
 }
 
+// park waits, counted among the waiting requests, until wake is closed, timer
+// fires or ctx ends (its error); a nil channel never comes. g.mu is held on entry
+// and on return, and released meanwhile.
+func (g *Gate) park(ctx context.Context, wake <-chan struct{}, timer <-chan time.Time) error {
+	g.waiting++
+	g.mu.Unlock()
+	var err error
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-wake:
+	case <-timer:
+	}
+	g.mu.Lock()
+	g.waiting--
+	return err
+}
+
 // wait is Admit's slow path: a block is known, being probed or being released.
 func (g *Gate) wait(ctx context.Context) (Pass, error) {
 	start := g.clock.Now()
@@ -208,40 +226,22 @@ func (g *Gate) wait(ctx context.Context) (Pass, error) {
 				g.mu.Unlock()
 				return g.admitted(start, now, waited, Pass{}), nil
 			}
-			g.waiting++
-			g.mu.Unlock()
 			waited = true
-			select {
-			case <-ctx.Done():
-				g.mu.Lock()
-				g.waiting--
+			if err := g.park(ctx, nil, g.clock.After(slot.Sub(now))); err != nil {
 				g.mu.Unlock()
-				return Pass{}, ctx.Err()
-			case <-g.clock.After(slot.Sub(now)):
+				return Pass{}, err
 			}
-			g.mu.Lock()
-			g.waiting--
 			if g.phase == phasePacing || g.phase == phaseOpen {
 				g.mu.Unlock()
 				return g.admitted(start, g.clock.Now(), waited, Pass{}), nil
 			}
 			continue // a new block came while this request waited for its slot
 		}
-		ch := g.changed
-		g.waiting++
-		g.mu.Unlock()
 		waited = true
-		select {
-		case <-ctx.Done():
-			g.mu.Lock()
-			g.waiting--
+		if err := g.park(ctx, g.changed, timer); err != nil {
 			g.mu.Unlock()
-			return Pass{}, ctx.Err()
-		case <-ch:
-		case <-timer:
+			return Pass{}, err
 		}
-		g.mu.Lock()
-		g.waiting--
 	}
 }
 
