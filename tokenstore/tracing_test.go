@@ -63,6 +63,27 @@ func spanTree(spans []sdktrace.ReadOnlySpan) string {
 	return spantest.Tree(spans, sdktrace.ReadOnlySpan.Name)
 }
 
+// tracedLookup is one traced request's spans: the caller's and all of the trace's.
+type tracedLookup struct {
+	caller sdktrace.ReadOnlySpan
+	all    []sdktrace.ReadOnlySpan
+}
+
+// lookupInBackground runs a traced request for src's "default" token in the
+// background; its spans arrive on the channel when it ends.
+func (s *spans) lookupInBackground(t *testing.T, src *tokenstore.Source) <-chan tracedLookup {
+	out := make(chan tracedLookup, 1)
+	go func() {
+		caller, all := s.request(t, func(ctx context.Context) {
+			if _, err := src.Token(ctx, "default"); err != nil {
+				t.Error(err)
+			}
+		})
+		out <- tracedLookup{caller, all}
+	}()
+	return out
+}
+
 func spanNamed(t *testing.T, spans []sdktrace.ReadOnlySpan, name string) sdktrace.ReadOnlySpan {
 	t.Helper()
 	for _, sp := range spans {
@@ -192,29 +213,9 @@ func TestTraceCoalescedCallerLinksToTheFlight(t *testing.T) {
 	}
 	in, release := make(chan struct{}), make(chan struct{})
 	sp.gate = func(int64) { close(in); <-release }
-	first := make(chan []sdktrace.ReadOnlySpan)
-	go func() {
-		_, all := s.request(t, func(ctx context.Context) {
-			if _, err := r.src.Token(ctx, "default"); err != nil {
-				t.Error(err)
-			}
-		})
-		first <- all
-	}()
+	first := s.lookupInBackground(t, r.src)
 	<-in // the first caller's flight is in the token call
-	type lookup struct {
-		caller sdktrace.ReadOnlySpan
-		all    []sdktrace.ReadOnlySpan
-	}
-	second := make(chan lookup)
-	go func() {
-		caller, all := s.request(t, func(ctx context.Context) {
-			if _, err := r.src.Token(ctx, "default"); err != nil {
-				t.Error(err)
-			}
-		})
-		second <- lookup{caller, all}
-	}()
+	second := s.lookupInBackground(t, r.src)
 	waitUntil(t, "the second caller to join the flight", func() bool { return r.race(metrics.RaceCoalesced) == 1 })
 	close(release)
 	j := <-second
@@ -222,7 +223,7 @@ func TestTraceCoalescedCallerLinksToTheFlight(t *testing.T) {
 	if got := spanTree(all); got != "request\n" {
 		t.Fatalf("joiner's span tree:\n%s\nwant its own span only", got)
 	}
-	refresh := spanNamed(t, <-first, tokenstore.SpanRefresh)
+	refresh := spanNamed(t, (<-first).all, tokenstore.SpanRefresh)
 	wantAttrs(t, refresh, "spotify_proxy.account=default")
 	wantAttrs(t, joiner, "spotify_proxy.refresh.coalesced=true")
 	wantLink(t, joiner, refresh, "coalesced")
@@ -262,28 +263,12 @@ func testTraceWaiterLinksToThePeersRefresh(t *testing.T, client redis.UniversalC
 	}
 	in, release := make(chan struct{}), make(chan struct{})
 	sp.gate = func(int64) { close(in); <-release }
-	fromA := make(chan []sdktrace.ReadOnlySpan)
-	go func() {
-		_, all := sa.request(t, func(ctx context.Context) {
-			if _, err := a.src.Token(ctx, "default"); err != nil {
-				t.Error(err)
-			}
-		})
-		fromA <- all
-	}()
+	fromA := sa.lookupInBackground(t, a.src)
 	<-in // A holds the lock and is in the token call
-	fromB := make(chan []sdktrace.ReadOnlySpan)
-	go func() {
-		_, all := sb.request(t, func(ctx context.Context) {
-			if _, err := b.src.Token(ctx, "default"); err != nil {
-				t.Error(err)
-			}
-		})
-		fromB <- all
-	}()
+	fromB := sb.lookupInBackground(t, b.src)
 	waitUntil(t, "replica B at the lock", func() bool { return b.locker.entered.Load() == 1 })
 	close(release)
-	all := <-fromB
+	all := (<-fromB).all
 	if sp.calls.Load() != 1 || b.race(metrics.RacePeerRefreshed) != 1 {
 		t.Fatalf("want B to take A's token: calls %d, peer_refreshed %v", sp.calls.Load(), b.race(metrics.RacePeerRefreshed))
 	}
@@ -291,7 +276,7 @@ func testTraceWaiterLinksToThePeersRefresh(t *testing.T, client redis.UniversalC
 	if got := spanTree(all); got != want {
 		t.Fatalf("replica B's span tree:\n%s\nwant:\n%s", got, want)
 	}
-	holder := spanNamed(t, <-fromA, tokenstore.SpanRefresh)
+	holder := spanNamed(t, (<-fromA).all, tokenstore.SpanRefresh)
 	waiter := spanNamed(t, all, tokenstore.SpanRefresh)
 	wantAttrs(t, waiter, "spotify_proxy.refresh.outcome=peer_refreshed")
 	wantAttrs(t, spanNamed(t, all, tokenstore.SpanLock), "spotify_proxy.lock.result=acquired")
