@@ -63,6 +63,21 @@ func spanTree(spans []sdktrace.ReadOnlySpan) string {
 	return spantest.Tree(spans, sdktrace.ReadOnlySpan.Name)
 }
 
+// tracedReplica is a traced Source on miniredis with the account "default" seeded
+// (account ids recorded when accountIDs), its spans, token endpoint and clock.
+func tracedReplica(t *testing.T, accountIDs bool) (*replica, *spans, *fakeSpotify, *clock) {
+	t.Helper()
+	_, c := newMiniredis(t)
+	clk := newClock()
+	sp := newFakeSpotify(clk.Now, time.Hour)
+	s := newSpans(t)
+	r := newReplica(t, c, testPrefix(), sp, clk.Now, replicaOptions{config: s.traced(accountIDs)})
+	if _, err := r.src.Seed(context.Background(), "default", sp.issue()); err != nil {
+		t.Fatal(err)
+	}
+	return r, s, sp, clk
+}
+
 // tracedLookup is one traced request's spans: the caller's and all of the trace's.
 type tracedLookup struct {
 	caller sdktrace.ReadOnlySpan
@@ -125,15 +140,8 @@ const refreshTree = `request
 // protocol as a child; a warm one starts no span; the refresh's span is stored with
 // the token (a refresh that is not sampled stores none); a 401 refreshes again.
 func TestTraceColdWarmAndUnauthorized(t *testing.T) {
-	_, c := newMiniredis(t)
 	ctx := context.Background()
-	clk := newClock()
-	sp := newFakeSpotify(clk.Now, time.Hour)
-	s := newSpans(t)
-	r := newReplica(t, c, testPrefix(), sp, clk.Now, replicaOptions{config: s.traced(false)})
-	if _, err := r.src.Seed(ctx, "default", sp.issue()); err != nil {
-		t.Fatal(err)
-	}
+	r, s, _, clk := tracedReplica(t, false)
 
 	var cred *tokenstore.Credential
 	_, all := s.request(t, func(ctx context.Context) {
@@ -202,15 +210,7 @@ func TestTraceColdWarmAndUnauthorized(t *testing.T) {
 // A caller that joins a flight another caller started gets no refresh span of its
 // own: its span is marked coalesced and links to the flight's.
 func TestTraceCoalescedCallerLinksToTheFlight(t *testing.T) {
-	_, c := newMiniredis(t)
-	ctx := context.Background()
-	clk := newClock()
-	sp := newFakeSpotify(clk.Now, time.Hour)
-	s := newSpans(t)
-	r := newReplica(t, c, testPrefix(), sp, clk.Now, replicaOptions{config: s.traced(true)})
-	if _, err := r.src.Seed(ctx, "default", sp.issue()); err != nil {
-		t.Fatal(err)
-	}
+	r, s, sp, _ := tracedReplica(t, true)
 	in, release := make(chan struct{}), make(chan struct{})
 	sp.gate = func(int64) { close(in); <-release }
 	first := s.lookupInBackground(t, r.src)
@@ -324,15 +324,8 @@ func BenchmarkTokenRedisWarmTraced(b *testing.B) {
 // A refresh ahead of expiry runs in the background, in the trace of the lookup that
 // triggered it (which it outlives).
 func TestTraceRefreshAheadIsAChildOfTheLookup(t *testing.T) {
-	_, c := newMiniredis(t)
 	ctx := context.Background()
-	clk := newClock()
-	sp := newFakeSpotify(clk.Now, time.Hour)
-	s := newSpans(t)
-	r := newReplica(t, c, testPrefix(), sp, clk.Now, replicaOptions{config: s.traced(false)})
-	if _, err := r.src.Seed(ctx, "default", sp.issue()); err != nil {
-		t.Fatal(err)
-	}
+	r, s, _, clk := tracedReplica(t, false)
 	if _, err := r.src.Token(ctx, "default"); err != nil { // untraced: no span
 		t.Fatal(err)
 	}

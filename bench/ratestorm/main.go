@@ -33,12 +33,7 @@ func main() {
 	retryDuration := flag.Duration("retry-duration", 20*time.Second, "duration of each retry run")
 	only := flag.String("only", "", "run only the runs whose name contains this")
 	flag.Parse()
-	dir, err := os.MkdirTemp("", "ratestorm")
-	if err != nil {
-		fail(err)
-	}
-	defer os.RemoveAll(dir)
-	rds, err := procs.StartRedis(dir)
+	rds, err := procs.StartRedis(os.TempDir()) // no persistence: it writes nothing there
 	if err != nil {
 		fail(err)
 	}

@@ -38,7 +38,8 @@ type Redis struct {
 	cmd  *exec.Cmd
 }
 
-// StartRedis starts redis-server on a free loopback port with its files in dir.
+// StartRedis starts redis-server on a free loopback port, without persistence, in
+// dir (it writes no files there).
 func StartRedis(dir string) (*Redis, error) {
 	addr := FreeAddr()
 	_, port, _ := net.SplitHostPort(addr)
