@@ -183,6 +183,7 @@ type replica struct {
 	listen string
 	admin  string
 	env    []string
+	extra  []string // the environment beyond the ports
 	log    string
 
 	mu   sync.Mutex
@@ -190,8 +191,8 @@ type replica struct {
 }
 
 func newReplica(t *testing.T, idx int, dir string, env []string) *replica {
-	r := &replica{idx: idx, listen: freeAddr(t), admin: freeAddr(t), log: filepath.Join(dir, fmt.Sprintf("replica-%d.log", idx))}
-	r.env = append([]string{"PATH=" + os.Getenv("PATH"), "LISTEN_ADDR=" + r.listen, "ADMIN_ADDR=" + r.admin}, env...)
+	r := &replica{idx: idx, log: filepath.Join(dir, fmt.Sprintf("replica-%d.log", idx)), extra: env}
+	r.pickPorts(t)
 	t.Cleanup(func() {
 		r.mu.Lock()
 		p := r.proc
@@ -221,10 +222,61 @@ func (r *replica) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.mu.Lock()
+	first := r.proc == nil
 	r.proc = p
 	r.mu.Unlock()
-	if err := p.WaitReady("http://"+r.admin+"/readyz", 30*time.Second); err != nil {
+	err = p.WaitReady("http://"+r.admin+"/readyz", 30*time.Second)
+	if err == nil {
+		err = r.serving(p)
+	}
+	if err != nil && first && strings.Contains(tail(r.log, 5), "address already in use") {
+		// A free port picked a moment ago was taken by another test's process
+		// (which may even have answered /readyz): start again on other ports.
+		r.pickPorts(t)
+		r.mu.Lock()
+		r.proc = nil
+		r.mu.Unlock()
+		r.start(t)
+		return
+	}
+	if err != nil {
 		t.Fatalf("replica %d: %v\n%s", r.idx, err, tail(r.log, 30))
+	}
+}
+
+// pickPorts gives the replica free ports, kept across its restarts.
+func (r *replica) pickPorts(t *testing.T) {
+	r.listen, r.admin = freeAddr(t), freeAddr(t)
+	r.env = append([]string{"PATH=" + os.Getenv("PATH"), "LISTEN_ADDR=" + r.listen, "ADMIN_ADDR=" + r.admin}, r.extra...)
+}
+
+// serving checks that p itself answers on the proxy port, and has not exited: a
+// /readyz answer alone may have come from another process on a reused port.
+func (r *replica) serving(p *e2etest.Process) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-p.Exited():
+			return fmt.Errorf("exited during start-up: %v", p.Err())
+		default:
+		}
+		if resp, err := client.Get("http://" + r.listen + "/healthz"); err == nil {
+			resp.Body.Close()
+			select {
+			case <-p.Exited():
+				return fmt.Errorf("exited during start-up: %v", p.Err())
+			default:
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the proxy port %s does not answer", r.listen)
+		}
+		select {
+		case <-p.Exited():
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
